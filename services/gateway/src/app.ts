@@ -1,0 +1,45 @@
+import type { EventLimits, KeyRing, Logger } from "@evpipe/shared";
+import { type Context, Hono } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { GatewayEnv } from "./context.ts";
+import { ApiError } from "./errors.ts";
+import { requestContext } from "./middleware/request-context.ts";
+import type { EventPublisher } from "./publisher.ts";
+import { healthRoutes, type Readiness } from "./routes/health.ts";
+import { ingestRoutes } from "./routes/ingest.ts";
+
+export interface GatewayDeps {
+  log: Logger;
+  keys: KeyRing;
+  publisher: EventPublisher;
+  readiness: () => Promise<Readiness>;
+  limits: EventLimits;
+  now?: () => number;
+}
+
+function errorResponse(c: Context<GatewayEnv>, err: unknown) {
+  let apiError: ApiError;
+  if (err instanceof ApiError) {
+    apiError = err;
+  } else if (err instanceof HTTPException && err.status === 413) {
+    apiError = new ApiError("PAYLOAD_TOO_LARGE", "The request body is too large.");
+  } else {
+    c.get("log").error({ err }, "unhandled error");
+    apiError = new ApiError("INTERNAL", "Internal error; quote the request id when reporting it.");
+  }
+  for (const [name, value] of Object.entries(apiError.headers)) c.header(name, value);
+  return c.json(apiError.body(c.get("requestId")), apiError.status);
+}
+
+export function createApp(deps: GatewayDeps) {
+  const now = deps.now ?? Date.now;
+  return new Hono<GatewayEnv>()
+    .use(requestContext(deps.log))
+    .route("/", healthRoutes(deps.readiness))
+    .route("/v1", ingestRoutes({ ...deps, now }))
+    .notFound((c) => errorResponse(c, new ApiError("NOT_FOUND", `No route for ${c.req.method} ${c.req.path}.`)))
+    .onError((err, c) => errorResponse(c, err));
+}
+
+export type { EventPublisher } from "./publisher.ts";
+export type { Readiness } from "./routes/health.ts";

@@ -1,0 +1,60 @@
+import {
+  ConfigError,
+  connectNats,
+  createLogger,
+  installShutdown,
+  KeyRing,
+  natsNames,
+  openKeysBucket,
+  provisionStreams,
+  streamsExist,
+  watchKeys,
+} from "@evpipe/shared";
+import { serve } from "@hono/node-server";
+import { createApp } from "./app.ts";
+import { loadGatewayConfig } from "./config.ts";
+import { createJetStreamPublisher } from "./publisher.ts";
+
+let config: ReturnType<typeof loadGatewayConfig>;
+try {
+  config = loadGatewayConfig(process.env);
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  process.stderr.write(`gateway: ${err.message}\n`);
+  process.exit(1);
+}
+
+const log = createLogger({ service: "gateway", level: config.logLevel });
+const names = natsNames(config.namespace);
+const nc = await connectNats({ servers: config.natsUrl, name: "evpipe-gateway", log });
+await provisionStreams(await nc.jetstreamManager(), names, config.streams);
+const probeJsm = await nc.jetstreamManager({ timeout: 1000 });
+const js = nc.jetstream({ timeout: config.publishTimeoutMs });
+
+const keys = new KeyRing();
+const keyWatch = await watchKeys(await openKeysBucket(js, names.keysBucket), keys, log);
+
+const app = createApp({
+  log,
+  keys,
+  limits: config.limits,
+  publisher: createJetStreamPublisher(js, names.eventsSubject, config.publishTimeoutMs),
+  readiness: async () => {
+    const streams = await streamsExist(probeJsm, names).catch(() => false);
+    return { ready: streams, checks: { nats: !nc.isClosed(), streams } };
+  },
+});
+
+const server = serve({ fetch: app.fetch, port: config.port }, (info) => {
+  log.info({ port: info.port, namespace: config.namespace, keys: keys.size }, "gateway listening");
+});
+
+installShutdown({
+  log,
+  timeoutMs: config.shutdownTimeoutMs,
+  close: async () => {
+    await new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
+    keyWatch.stop();
+    await nc.drain();
+  },
+});

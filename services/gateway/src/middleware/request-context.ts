@@ -1,0 +1,33 @@
+import type { Logger } from "@evpipe/shared";
+import { createMiddleware } from "hono/factory";
+import { v7 as uuidv7 } from "uuid";
+import type { GatewayEnv } from "../context.ts";
+
+const wellFormedRequestId = /^[A-Za-z0-9._-]{1,128}$/;
+
+/**
+ * Takes the caller's X-Request-Id when well-formed (else makes one), returns it on every response, and logs
+ * one summary line per request.
+ */
+export function requestContext(log: Logger) {
+  return createMiddleware<GatewayEnv>(async (c, next) => {
+    const started = performance.now();
+    const offered = c.req.header("x-request-id");
+    const requestId = offered && wellFormedRequestId.test(offered) ? offered : uuidv7();
+    const requestLog = log.child({ requestId });
+    c.set("requestId", requestId);
+    c.set("log", requestLog);
+    await next();
+    c.res.headers.set("X-Request-Id", requestId);
+    const status = c.res.status;
+    const line = {
+      method: c.req.method,
+      path: c.req.path,
+      status,
+      durationMs: Math.round((performance.now() - started) * 100) / 100,
+      keyId: c.get("apiKey")?.id,
+    };
+    if (status >= 500) requestLog.error(line, "request failed");
+    else requestLog.info(line, "request");
+  });
+}

@@ -1,0 +1,64 @@
+import { createIngestSchemas, type EnvelopeEvent, type EventLimits, type IngestEvent, issueDetails, type KeyRing } from "@evpipe/shared";
+import { type Context, Hono } from "hono";
+import * as v from "valibot";
+import { v7 as uuidv7 } from "uuid";
+import type { GatewayEnv } from "../context.ts";
+import { ApiError } from "../errors.ts";
+import { requireScope } from "../middleware/auth.ts";
+import { limitBody, readJson, requireJson } from "../middleware/json-body.ts";
+import type { EventPublisher } from "../publisher.ts";
+
+export interface IngestDeps {
+  keys: KeyRing;
+  publisher: EventPublisher;
+  limits: EventLimits;
+  now: () => number;
+}
+
+function validate<TSchema extends v.GenericSchema>(schema: TSchema, input: unknown): v.InferOutput<TSchema> {
+  const result = v.safeParse(schema, input);
+  if (result.success) return result.output;
+  const details = issueDetails(result.issues);
+  throw new ApiError("VALIDATION_ERROR", `${Object.keys(details).length} field(s) break the event rules.`, { details });
+}
+
+export function ingestRoutes(deps: IngestDeps) {
+  const schemas = createIngestSchemas(deps.limits, deps.now);
+
+  /** Publishes one message for the request and returns only after JetStream's acknowledgement. */
+  async function accept(c: Context<GatewayEnv>, input: readonly IngestEvent[]) {
+    const receivedAt = new Date(deps.now()).toISOString();
+    const requestId = c.get("requestId");
+    const keyId = c.get("apiKey").id;
+    const events: EnvelopeEvent[] = input.map((event) => ({
+      ...event,
+      id: event.id ?? uuidv7(),
+      received_at: receivedAt,
+      request_id: requestId,
+      key_id: keyId,
+    }));
+    try {
+      await deps.publisher.publish(events, requestId);
+    } catch (err) {
+      c.get("log").warn({ err, eventCount: events.length }, "publish not acknowledged");
+      throw new ApiError("UNAVAILABLE", "The event bus did not acknowledge in time; retry with the same ids.", {
+        headers: { "Retry-After": "1" },
+        cause: err,
+      });
+    }
+    return { ids: events.map((event) => event.id), receivedAt };
+  }
+
+  return new Hono<GatewayEnv>()
+    .use(requireScope(deps.keys, "ingest"), requireJson, limitBody(deps.limits.maxBodyBytes))
+    .post("/events", async (c) => {
+      const event = validate(schemas.event, await readJson(c));
+      const { ids, receivedAt } = await accept(c, [event]);
+      return c.json({ id: ids[0], status: "accepted", received_at: receivedAt }, 202);
+    })
+    .post("/events/batch", async (c) => {
+      const { events } = validate(schemas.batch, await readJson(c));
+      const { ids, receivedAt } = await accept(c, events);
+      return c.json({ accepted: ids.length, ids, received_at: receivedAt }, 202);
+    });
+}

@@ -1,0 +1,181 @@
+import * as v from "valibot";
+import type { EventLimits } from "./limits.ts";
+
+// Cc is C0, DEL and C1; lone surrogates are caught by isWellFormed.
+const controlCharacter = /\p{Cc}/u;
+const rfc3339 =
+  /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?(?:[Zz]|[+-](\d{2}):(\d{2}))$/;
+
+function codePointLength(value: string): number {
+  let count = 0;
+  for (let i = 0; i < value.length; i++) {
+    const unit = value.charCodeAt(i);
+    if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < value.length) i++;
+    count++;
+  }
+  return count;
+}
+
+/** Milliseconds since the epoch of an RFC 3339 date-time with offset, or NaN when it is not one (2026-02-30 is not). */
+export function parseRfc3339(value: string): number {
+  const match = rfc3339.exec(value);
+  if (!match) return Number.NaN;
+  const [, year, month, day, hour, minute, second, offsetHour, offsetMinute] = match.map(Number) as number[] as [
+    number, number, number, number, number, number, number, number | undefined, number | undefined,
+  ];
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth) return Number.NaN;
+  if (hour > 23 || minute > 59 || second > 59) return Number.NaN;
+  if ((offsetHour ?? 0) > 23 || (offsetMinute ?? 0) > 59) return Number.NaN;
+  return Date.parse(value.toUpperCase());
+}
+
+/**
+ * Why a metadata value is unacceptable, or undefined when it is fine. Walks the value with an explicit
+ * stack, so hostile nesting cannot overflow the call stack.
+ */
+export function metadataProblem(value: unknown, limits: EventLimits): string | undefined {
+  if (!isJsonObject(value)) return "must be a JSON object";
+  const stack: Array<{ node: unknown; depth: number }> = [{ node: value, depth: 1 }];
+  while (stack.length > 0) {
+    const { node, depth } = stack.pop() as { node: unknown; depth: number };
+    if (typeof node === "string") {
+      if (node.includes("\u0000")) return "must not contain NUL characters";
+      if (!node.isWellFormed()) return "must not contain lone surrogates";
+      continue;
+    }
+    if (typeof node !== "object" || node === null) continue;
+    if (depth > limits.maxMetadataDepth) return `must be at most ${limits.maxMetadataDepth} levels deep`;
+    const children = Array.isArray(node) ? node : Object.values(node);
+    if (!Array.isArray(node)) {
+      for (const key of Object.keys(node)) {
+        if (key.includes("\u0000")) return "must not contain NUL characters";
+        if (!key.isWellFormed()) return "must not contain lone surrogates";
+      }
+    }
+    for (const child of children) stack.push({ node: child, depth: depth + 1 });
+  }
+  if (Buffer.byteLength(JSON.stringify(value)) > limits.maxMetadataBytes) {
+    return `must be at most ${limits.maxMetadataBytes} bytes serialized`;
+  }
+  return undefined;
+}
+
+function textField(limits: EventLimits) {
+  const rule = `must be a string of 1 to ${limits.maxTextChars} characters without control characters`;
+  return v.pipe(
+    v.string(rule),
+    v.check(
+      (value) =>
+        value.length > 0 &&
+        codePointLength(value) <= limits.maxTextChars &&
+        !controlCharacter.test(value) &&
+        value.isWellFormed(),
+      rule,
+    ),
+  );
+}
+
+const uuidField = v.pipe(v.string("must be a UUID"), v.uuid("must be a UUID"), v.toLowerCase());
+
+const clientTsField = v.pipe(
+  v.string("must be an RFC 3339 date-time with offset"),
+  v.check((value) => !Number.isNaN(parseRfc3339(value)), "must be an RFC 3339 date-time with offset"),
+);
+
+function metadataField(limits: EventLimits) {
+  return v.pipe(
+    v.custom<Record<string, unknown>>(isJsonObject, "must be a JSON object"),
+    v.rawCheck(({ dataset, addIssue }) => {
+      if (!dataset.typed) return;
+      const problem = metadataProblem(dataset.value, limits);
+      if (problem) addIssue({ message: problem });
+    }),
+  );
+}
+
+const isJsonObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
+/** valibot's object schemas take arrays for objects; JSON bodies must not. */
+function jsonObject<const TEntries extends v.ObjectEntries>(entries: TEntries) {
+  return v.pipe(v.custom<Record<string, unknown>>(isJsonObject, "must be a JSON object"), v.strictObject(entries, objectMessage));
+}
+
+function objectMessage(issue: v.BaseIssue<unknown>): string {
+  if (issue.expected === "never") return "is not a known field";
+  if (issue.expected?.startsWith('"')) return "is required";
+  return "must be a JSON object";
+}
+
+function eventEntries(limits: EventLimits) {
+  return {
+    id: v.optional(uuidField),
+    event: textField(limits),
+    user_id: textField(limits),
+    client_ts: v.optional(clientTsField),
+    metadata: v.optional(metadataField(limits)),
+  };
+}
+
+/**
+ * What a producer sends. `now` is the gateway's clock: client_ts may be at most maxFutureSkewMs ahead of it.
+ */
+export function createIngestSchemas(limits: EventLimits, now: () => number = Date.now) {
+  const event = v.pipe(
+    jsonObject(eventEntries(limits)),
+    v.forward(
+      v.check(
+        (input) => {
+          if (input.client_ts === undefined) return true;
+          const ms = parseRfc3339(input.client_ts);
+          return Number.isNaN(ms) || ms <= now() + limits.maxFutureSkewMs;
+        },
+        `must be at most ${Math.round(limits.maxFutureSkewMs / 1000)} seconds in the future`,
+      ),
+      ["client_ts"],
+    ),
+  );
+  const batch = jsonObject({
+    events: v.pipe(
+      v.array(event, "must be an array of events"),
+      v.minLength(1, `must hold 1 to ${limits.maxBatchEvents} events`),
+      v.maxLength(limits.maxBatchEvents, `must hold 1 to ${limits.maxBatchEvents} events`),
+    ),
+  });
+  return { event, batch };
+}
+
+export type IngestSchemas = ReturnType<typeof createIngestSchemas>;
+export type IngestEvent = v.InferOutput<IngestSchemas["event"]>;
+
+/**
+ * One JetStream message per accepted request. The bus is a trust boundary, so the consumer parses this
+ * again; the future-skew rule is the gateway's admission policy and is not re-checked.
+ */
+export function createEnvelopeSchema(limits: EventLimits) {
+  const event = jsonObject({
+    ...eventEntries(limits),
+    id: uuidField,
+    received_at: v.pipe(v.string(), v.isoTimestamp()),
+    request_id: v.string(),
+    key_id: v.string(),
+  });
+  return jsonObject({
+    v: v.literal(1),
+    events: v.pipe(v.array(event), v.minLength(1)),
+  });
+}
+
+export type Envelope = v.InferOutput<ReturnType<typeof createEnvelopeSchema>>;
+export type EnvelopeEvent = Envelope["events"][number];
+
+/** Validation issues keyed by dot path (`events.3.user_id`); issues about the whole body go under `body`. */
+export function issueDetails(issues: readonly v.BaseIssue<unknown>[]): Record<string, string[]> {
+  const details: Record<string, string[]> = {};
+  for (const issue of issues) {
+    const path = v.getDotPath(issue) ?? "body";
+    (details[path] ??= []).push(issue.message);
+  }
+  return details;
+}

@@ -1,0 +1,27 @@
+/** Every JetStream name the system uses, derived from one optional namespace. */
+export interface NatsNames {
+  readonly eventsStream: string;
+  readonly eventsSubject: string;
+  readonly dlqStream: string;
+  readonly dlqSubject: string;
+  readonly writerConsumer: string;
+  readonly keysBucket: string;
+}
+
+export function natsNames(namespace?: string): NatsNames {
+  const stream = namespace ? `${namespace}_` : "";
+  const subject = namespace ? `${namespace}.` : "";
+  return {
+    eventsStream: `${stream}EVENTS`,
+    eventsSubject: `${subject}events.ingest`,
+    dlqStream: `${stream}EVENTS_DLQ`,
+    dlqSubject: `${subject}events.dlq`,
+    writerConsumer: `${stream}events-writer`,
+    keysBucket: `${stream}api-keys`,
+  };
+}
+
+/** Header names carried on JetStream messages. */
+export const messageHeaders = {
+  requestId: "X-Request-Id",
+} as const;

@@ -1,0 +1,134 @@
+import {
+  connect,
+  DiscardPolicy,
+  type JetStreamManager,
+  type NatsConnection,
+  nanos,
+  RetentionPolicy,
+  StorageType,
+  type StreamConfig,
+} from "nats";
+import { integerVar } from "./config.ts";
+import type { Logger } from "./logger.ts";
+import type { NatsNames } from "./names.ts";
+
+/**
+ * Connects and keeps reconnecting forever: nats.js gives up after ~20 s by default, which would leave a
+ * running service permanently cut off after a NATS restart.
+ */
+export async function connectNats(options: {
+  servers: string;
+  name: string;
+  log: Logger;
+  waitOnFirstConnect?: boolean;
+}): Promise<NatsConnection> {
+  const nc = await connect({
+    servers: options.servers,
+    name: options.name,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    waitOnFirstConnect: options.waitOnFirstConnect ?? true,
+    pingInterval: 10_000,
+  });
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === "pingTimer") continue;
+      options.log.info({ natsStatus: status.type, natsData: String(status.data) }, "nats status");
+    }
+  })();
+  return nc;
+}
+
+export interface StreamSettings {
+  eventsMaxAgeMs: number;
+  eventsMaxBytes: number;
+  dlqMaxAgeMs: number;
+  duplicateWindowMs: number;
+}
+
+export const defaultStreamSettings: StreamSettings = {
+  eventsMaxAgeMs: 7 * 24 * 3600 * 1000,
+  eventsMaxBytes: 10 * 1024 ** 3,
+  dlqMaxAgeMs: 30 * 24 * 3600 * 1000,
+  duplicateWindowMs: 2 * 60 * 1000,
+};
+
+const hour = 3600 * 1000;
+
+export const streamSettingsEnv = {
+  EVENTS_RETENTION_HOURS: integerVar(defaultStreamSettings.eventsMaxAgeMs / hour, 1, 24 * 365),
+  EVENTS_MAX_BYTES: integerVar(defaultStreamSettings.eventsMaxBytes, 1024 * 1024, 2 ** 50),
+  DLQ_RETENTION_HOURS: integerVar(defaultStreamSettings.dlqMaxAgeMs / hour, 1, 24 * 3650),
+  // PRODUCT.md §4: at least two minutes, so a producer's retry after a 503 is deduplicated by JetStream.
+  DUPLICATE_WINDOW_MS: integerVar(defaultStreamSettings.duplicateWindowMs, 120_000, 24 * hour),
+};
+
+export function streamSettingsFrom(env: {
+  EVENTS_RETENTION_HOURS: number;
+  EVENTS_MAX_BYTES: number;
+  DLQ_RETENTION_HOURS: number;
+  DUPLICATE_WINDOW_MS: number;
+}): StreamSettings {
+  return {
+    eventsMaxAgeMs: env.EVENTS_RETENTION_HOURS * hour,
+    eventsMaxBytes: env.EVENTS_MAX_BYTES,
+    dlqMaxAgeMs: env.DLQ_RETENTION_HOURS * hour,
+    duplicateWindowMs: env.DUPLICATE_WINDOW_MS,
+  };
+}
+
+export function streamConfigs(names: NatsNames, settings: StreamSettings): Array<Partial<StreamConfig> & { name: string }> {
+  return [
+    {
+      name: names.eventsStream,
+      subjects: [names.eventsSubject],
+      storage: StorageType.File,
+      retention: RetentionPolicy.Limits,
+      // discard "new": a full stream refuses the publish (the gateway answers 503) instead of dropping old events.
+      discard: DiscardPolicy.New,
+      max_age: nanos(settings.eventsMaxAgeMs),
+      max_bytes: settings.eventsMaxBytes,
+      duplicate_window: nanos(settings.duplicateWindowMs),
+    },
+    {
+      name: names.dlqStream,
+      subjects: [names.dlqSubject],
+      storage: StorageType.File,
+      retention: RetentionPolicy.Limits,
+      discard: DiscardPolicy.New,
+      max_age: nanos(settings.dlqMaxAgeMs),
+      duplicate_window: nanos(settings.duplicateWindowMs),
+    },
+  ];
+}
+
+/** Creates the streams, or brings an existing stream's settings up to date. Idempotent. */
+export async function provisionStreams(jsm: JetStreamManager, names: NatsNames, settings: StreamSettings): Promise<void> {
+  for (const config of streamConfigs(names, settings)) {
+    const existing = await jsm.streams.info(config.name).catch((err: unknown) => {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    });
+    if (!existing) {
+      await jsm.streams.add(config);
+    } else {
+      await jsm.streams.update(config.name, { ...existing.config, ...config });
+    }
+  }
+}
+
+export async function streamsExist(jsm: JetStreamManager, names: NatsNames): Promise<boolean> {
+  try {
+    await Promise.all([jsm.streams.info(names.eventsStream), jsm.streams.info(names.dlqStream)]);
+    return true;
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
+  }
+}
+
+export function isNotFound(err: unknown): boolean {
+  const code = (err as { api_error?: { err_code?: number } }).api_error?.err_code;
+  // 10059 stream not found, 10014 consumer not found
+  return code === 10059 || code === 10014 || (err instanceof Error && /not found/i.test(err.message));
+}
