@@ -1,0 +1,46 @@
+import {
+  databaseUrlVar,
+  eventLimitsEnv,
+  eventLimitsFrom,
+  integerVar,
+  logLevelVar,
+  namespaceVar,
+  natsUrlVar,
+  parseEnv,
+  streamSettingsEnv,
+  streamSettingsFrom,
+} from "@evpipe/shared";
+
+export function loadConsumerConfig(env: Record<string, string | undefined>) {
+  const parsed = parseEnv(
+    {
+      NATS_URL: natsUrlVar,
+      DATABASE_URL: databaseUrlVar,
+      NATS_NAMESPACE: namespaceVar,
+      LOG_LEVEL: logLevelVar,
+      RETRY_DELAY_UNIT_MS: integerVar(1000, 1, 3_600_000),
+      CONSUMER_CONCURRENCY: integerVar(4, 1, 64),
+      CONSUMER_PULL_BATCH: integerVar(32, 1, 1000),
+      ACK_WAIT_MS: integerVar(30_000, 1000, 600_000),
+      SHUTDOWN_TIMEOUT_MS: integerVar(20_000, 100, 300_000),
+      ...eventLimitsEnv,
+      ...streamSettingsEnv,
+    },
+    env,
+  );
+  return {
+    natsUrl: parsed.NATS_URL,
+    databaseUrl: parsed.DATABASE_URL,
+    namespace: parsed.NATS_NAMESPACE,
+    logLevel: parsed.LOG_LEVEL,
+    retryDelayUnitMs: parsed.RETRY_DELAY_UNIT_MS,
+    concurrency: parsed.CONSUMER_CONCURRENCY,
+    pullBatch: parsed.CONSUMER_PULL_BATCH,
+    ackWaitMs: parsed.ACK_WAIT_MS,
+    shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_MS,
+    limits: eventLimitsFrom(parsed),
+    streams: streamSettingsFrom(parsed),
+  };
+}
+
+export type ConsumerConfig = ReturnType<typeof loadConsumerConfig>;

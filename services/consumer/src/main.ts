@@ -1,0 +1,44 @@
+import { createDb } from "@evpipe/db";
+import { ConfigError, connectNats, createLogger, installShutdown, natsNames, provisionStreams } from "@evpipe/shared";
+import { loadConsumerConfig } from "./config.ts";
+import { createConsumer } from "./consumer.ts";
+
+let config: ReturnType<typeof loadConsumerConfig>;
+try {
+  config = loadConsumerConfig(process.env);
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  process.stderr.write(`consumer: ${err.message}\n`);
+  process.exit(1);
+}
+
+const log = createLogger({ service: "consumer", level: config.logLevel });
+const names = natsNames(config.namespace);
+const nc = await connectNats({ servers: config.natsUrl, name: "evpipe-consumer", log });
+const jsm = await nc.jetstreamManager();
+await provisionStreams(jsm, names, config.streams);
+const db = createDb({ url: config.databaseUrl, maxConnections: config.concurrency + 1, applicationName: "evpipe-consumer" });
+
+const consumer = createConsumer({
+  log,
+  js: nc.jetstream(),
+  jsm,
+  db,
+  names,
+  limits: config.limits,
+  retryDelayUnitMs: config.retryDelayUnitMs,
+  concurrency: config.concurrency,
+  pullBatch: config.pullBatch,
+  ackWaitMs: config.ackWaitMs,
+});
+await consumer.start();
+
+installShutdown({
+  log,
+  timeoutMs: config.shutdownTimeoutMs,
+  close: async () => {
+    await consumer.stop();
+    await nc.drain();
+    await db.destroy();
+  },
+});
