@@ -107,8 +107,11 @@ export async function storeKeyRecord(kv: KV, record: ApiKeyRecord): Promise<void
 }
 
 export async function listKeyRecords(kv: KV): Promise<ApiKeyRecord[]> {
+  // Collect the ids first: awaiting a get inside the keys() iteration cuts the listing short.
+  const ids: string[] = [];
+  for await (const id of await kv.keys()) ids.push(id);
   const records: ApiKeyRecord[] = [];
-  for await (const id of await kv.keys()) {
+  for (const id of ids) {
     const entry = await kv.get(id);
     if (entry && entry.operation === "PUT") records.push(parseKeyRecord(entry.value));
   }

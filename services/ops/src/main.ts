@@ -1,0 +1,47 @@
+import { ConfigError, logLevelVar, namespaceVar, natsNames, natsUrlVar, openKeysBucket, parseEnv } from "@evpipe/shared";
+import { connect, type NatsConnection } from "nats";
+import { CliError, usageExit } from "./cli-error.ts";
+import { keysCommand, keysUsage } from "./keys.ts";
+
+const usage = `usage:\n${keysUsage}`;
+
+async function main(argv: string[]): Promise<void> {
+  const env = parseEnv({ NATS_URL: natsUrlVar, NATS_NAMESPACE: namespaceVar, LOG_LEVEL: logLevelVar }, process.env);
+  const names = natsNames(env.NATS_NAMESPACE);
+  let nc: NatsConnection | undefined;
+  const natsConnection = async () => {
+    try {
+      nc ??= await connect({ servers: env.NATS_URL, name: "evpipe-ops", timeout: 3000 });
+    } catch (err) {
+      throw new CliError(`cannot reach NATS at ${env.NATS_URL}: ${(err as Error).message}`);
+    }
+    return nc;
+  };
+  const print = (line: string) => process.stdout.write(`${line}\n`);
+  try {
+    const [group, ...rest] = argv;
+    switch (group) {
+      case "keys":
+        await keysCommand(rest, async () => openKeysBucket((await natsConnection()).jetstream(), names.keysBucket), print);
+        break;
+      default:
+        throw new CliError(usage, usageExit);
+    }
+  } finally {
+    await nc?.drain();
+  }
+}
+
+try {
+  await main(process.argv.slice(2));
+} catch (err) {
+  // parseArgs reports unknown or malformed options as ERR_PARSE_ARGS_* errors: a usage mistake.
+  const isUsage = String((err as { code?: unknown }).code ?? "").startsWith("ERR_PARSE_ARGS");
+  if (err instanceof CliError || err instanceof ConfigError || isUsage) {
+    process.stderr.write(`ops: ${(err as Error).message}\n`);
+    process.exitCode = err instanceof CliError ? err.exitCode : usageExit;
+  } else {
+    process.stderr.write(`ops: unexpected error: ${(err as Error).message}\n`);
+    process.exitCode = 1;
+  }
+}
