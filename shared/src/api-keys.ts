@@ -118,10 +118,10 @@ export async function listKeyRecords(kv: KV): Promise<ApiKeyRecord[]> {
   return records.sort((a, b) => a.created_at.localeCompare(b.created_at));
 }
 
-/** Marks a key revoked; returns false when there is no such key. Every gateway sees it within its watch latency. */
+/** Marks a key revoked; undefined when there is no such key. Every gateway sees it within its watch latency. */
 export async function revokeKey(kv: KV, id: string): Promise<ApiKeyRecord | undefined> {
   const entry = await kv.get(id);
-  if (!entry || entry.operation !== "PUT") return undefined;
+  if (entry?.operation !== "PUT") return undefined;
   const record = parseKeyRecord(entry.value);
   if (!record.revoked_at) {
     record.revoked_at = new Date().toISOString();

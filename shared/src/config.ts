@@ -40,20 +40,26 @@ export function urlVar(fallback: string, protocols: readonly string[]) {
   return v.optional(
     v.pipe(
       v.string(),
-      v.check((value) => {
-        try {
-          return protocols.includes(new URL(value).protocol);
-        } catch {
-          return false;
-        }
-      }, `must be a URL with scheme ${protocols.join(" or ")}`),
+      v.check(
+        (value) => {
+          try {
+            return protocols.includes(new URL(value).protocol);
+          } catch {
+            return false;
+          }
+        },
+        `must be a URL with scheme ${protocols.join(" or ")}`,
+      ),
     ),
     fallback,
   );
 }
 
 export const logLevelVar = v.optional(
-  v.picklist(["fatal", "error", "warn", "info", "debug", "trace", "silent"], "must be one of fatal, error, warn, info, debug, trace, silent"),
+  v.picklist(
+    ["fatal", "error", "warn", "info", "debug", "trace", "silent"],
+    "must be one of fatal, error, warn, info, debug, trace, silent",
+  ),
   "info",
 );
 

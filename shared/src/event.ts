@@ -3,8 +3,7 @@ import type { EventLimits } from "./limits.ts";
 
 // Cc is C0, DEL and C1; lone surrogates are caught by isWellFormed.
 const controlCharacter = /\p{Cc}/u;
-const rfc3339 =
-  /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?(?:[Zz]|[+-](\d{2}):(\d{2}))$/;
+const rfc3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?(?:[Zz]|[+-](\d{2}):(\d{2}))$/;
 
 function codePointLength(value: string): number {
   let count = 0;
@@ -21,7 +20,15 @@ export function parseRfc3339(value: string): number {
   const match = rfc3339.exec(value);
   if (!match) return Number.NaN;
   const [, year, month, day, hour, minute, second, offsetHour, offsetMinute] = match.map(Number) as number[] as [
-    number, number, number, number, number, number, number, number | undefined, number | undefined,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number | undefined,
+    number | undefined,
   ];
   const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
   if (month < 1 || month > 12 || day < 1 || day > daysInMonth) return Number.NaN;
@@ -99,7 +106,10 @@ const isJsonObject = (value: unknown): value is Record<string, unknown> =>
 
 /** valibot's object schemas take arrays for objects; JSON bodies must not. */
 function jsonObject<const TEntries extends v.ObjectEntries>(entries: TEntries) {
-  return v.pipe(v.custom<Record<string, unknown>>(isJsonObject, "must be a JSON object"), v.strictObject(entries, objectMessage));
+  return v.pipe(
+    v.custom<Record<string, unknown>>(isJsonObject, "must be a JSON object"),
+    v.strictObject(entries, objectMessage),
+  );
 }
 
 function objectMessage(issue: v.BaseIssue<unknown>): string {
@@ -175,7 +185,9 @@ export function issueDetails(issues: readonly v.BaseIssue<unknown>[]): Record<st
   const details: Record<string, string[]> = {};
   for (const issue of issues) {
     const path = v.getDotPath(issue) ?? "body";
-    (details[path] ??= []).push(issue.message);
+    const messages = details[path] ?? [];
+    messages.push(issue.message);
+    details[path] = messages;
   }
   return details;
 }

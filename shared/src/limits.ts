@@ -1,4 +1,4 @@
-import * as v from "valibot";
+import type * as v from "valibot";
 import { integerVar } from "./config.ts";
 
 /** Input limits of PRODUCT.md §3; configurable, these are the defaults. */

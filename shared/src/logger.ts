@@ -1,8 +1,11 @@
-import { pino, type Logger, type LevelWithSilent, type DestinationStream } from "pino";
+import { type DestinationStream, type LevelWithSilent, type Logger, pino } from "pino";
 
 export type { Logger } from "pino";
 
-export function createLogger(options: { service: string; level: LevelWithSilent }, destination?: DestinationStream): Logger {
+export function createLogger(
+  options: { service: string; level: LevelWithSilent },
+  destination?: DestinationStream,
+): Logger {
   return pino(
     {
       level: options.level,

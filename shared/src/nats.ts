@@ -77,7 +77,10 @@ export function streamSettingsFrom(env: {
   };
 }
 
-export function streamConfigs(names: NatsNames, settings: StreamSettings): Array<Partial<StreamConfig> & { name: string }> {
+export function streamConfigs(
+  names: NatsNames,
+  settings: StreamSettings,
+): Array<Partial<StreamConfig> & { name: string }> {
   return [
     {
       name: names.eventsStream,
@@ -103,7 +106,11 @@ export function streamConfigs(names: NatsNames, settings: StreamSettings): Array
 }
 
 /** Creates the streams, or brings an existing stream's settings up to date. Idempotent. */
-export async function provisionStreams(jsm: JetStreamManager, names: NatsNames, settings: StreamSettings): Promise<void> {
+export async function provisionStreams(
+  jsm: JetStreamManager,
+  names: NatsNames,
+  settings: StreamSettings,
+): Promise<void> {
   for (const config of streamConfigs(names, settings)) {
     const existing = await jsm.streams.info(config.name).catch((err: unknown) => {
       if (isNotFound(err)) return undefined;

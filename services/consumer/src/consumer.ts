@@ -1,5 +1,12 @@
 import { type Database, insertEvents } from "@evpipe/db";
-import { createEnvelopeSchema, type EventLimits, isNotFound, type Logger, messageHeaders, type NatsNames } from "@evpipe/shared";
+import {
+  createEnvelopeSchema,
+  type EventLimits,
+  isNotFound,
+  type Logger,
+  messageHeaders,
+  type NatsNames,
+} from "@evpipe/shared";
 import type { Kysely } from "kysely";
 import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg, nanos } from "nats";
 import * as v from "valibot";
@@ -25,7 +32,9 @@ export function retryDelayMs(deliveryCount: number, unitMs: number): number {
 }
 
 /** The durable pull consumer: explicit acks, no server-side backoff (it distorts nak delays on NATS 2.9). */
-export async function provisionWriterConsumer(deps: Pick<ConsumerDeps, "jsm" | "names" | "ackWaitMs" | "concurrency" | "pullBatch">) {
+export async function provisionWriterConsumer(
+  deps: Pick<ConsumerDeps, "jsm" | "names" | "ackWaitMs" | "concurrency" | "pullBatch">,
+) {
   const config = {
     durable_name: deps.names.writerConsumer,
     ack_policy: AckPolicy.Explicit,
@@ -61,7 +70,11 @@ export function createConsumer(deps: ConsumerDeps) {
       const inserted = await insertEvents(deps.db, envelope.events);
       msg.ack();
       log.info(
-        { eventCount: envelope.events.length, inserted: inserted.length, durationMs: Math.round(performance.now() - started) },
+        {
+          eventCount: envelope.events.length,
+          inserted: inserted.length,
+          durationMs: Math.round(performance.now() - started),
+        },
         "message stored",
       );
     } catch (err) {

@@ -17,7 +17,11 @@ const names = natsNames(config.namespace);
 const nc = await connectNats({ servers: config.natsUrl, name: "evpipe-consumer", log });
 const jsm = await nc.jetstreamManager();
 await provisionStreams(jsm, names, config.streams);
-const db = createDb({ url: config.databaseUrl, maxConnections: config.concurrency + 1, applicationName: "evpipe-consumer" });
+const db = createDb({
+  url: config.databaseUrl,
+  maxConnections: config.concurrency + 1,
+  applicationName: "evpipe-consumer",
+});
 
 const consumer = createConsumer({
   log,

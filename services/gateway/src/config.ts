@@ -1,4 +1,14 @@
-import { eventLimitsEnv, eventLimitsFrom, integerVar, logLevelVar, namespaceVar, natsUrlVar, parseEnv, streamSettingsEnv, streamSettingsFrom } from "@evpipe/shared";
+import {
+  eventLimitsEnv,
+  eventLimitsFrom,
+  integerVar,
+  logLevelVar,
+  namespaceVar,
+  natsUrlVar,
+  parseEnv,
+  streamSettingsEnv,
+  streamSettingsFrom,
+} from "@evpipe/shared";
 
 export function loadGatewayConfig(env: Record<string, string | undefined>) {
   const parsed = parseEnv(

@@ -26,13 +26,22 @@ function parseRate(value: string | undefined): number | undefined {
   return rate;
 }
 
-export async function keysCommand(argv: string[], openBucket: () => Promise<KV>, print: (line: string) => void): Promise<void> {
+export async function keysCommand(
+  argv: string[],
+  openBucket: () => Promise<KV>,
+  print: (line: string) => void,
+): Promise<void> {
   const [action, ...rest] = argv;
   switch (action) {
     case "create": {
       const { values } = parseArgs({
         args: rest,
-        options: { name: { type: "string" }, scopes: { type: "string" }, rate: { type: "string" }, json: { type: "boolean" } },
+        options: {
+          name: { type: "string" },
+          scopes: { type: "string" },
+          rate: { type: "string" },
+          json: { type: "boolean" },
+        },
       });
       if (!values.name?.trim()) throw new CliError("--name is required", usageExit);
       const rate = parseRate(values.rate);
@@ -72,8 +81,16 @@ export async function keysCommand(argv: string[], openBucket: () => Promise<KV>,
         row.revoked_at ? `revoked ${row.revoked_at}` : "active",
       ]);
       const header = ["ID", "NAME", "SCOPES", "RATE", "CREATED", "STATUS"];
-      const widths = header.map((title, i) => Math.max(title.length, ...table.map((cells) => (cells[i] as string).length)));
-      for (const cells of [header, ...table]) print(cells.map((cell, i) => cell.padEnd(widths[i] as number)).join("  ").trimEnd());
+      const widths = header.map((title, i) =>
+        Math.max(title.length, ...table.map((cells) => (cells[i] as string).length)),
+      );
+      for (const cells of [header, ...table])
+        print(
+          cells
+            .map((cell, i) => cell.padEnd(widths[i] as number))
+            .join("  ")
+            .trimEnd(),
+        );
       return;
     }
     case "revoke": {

@@ -1,4 +1,12 @@
-import { ConfigError, logLevelVar, namespaceVar, natsNames, natsUrlVar, openKeysBucket, parseEnv } from "@evpipe/shared";
+import {
+  ConfigError,
+  logLevelVar,
+  namespaceVar,
+  natsNames,
+  natsUrlVar,
+  openKeysBucket,
+  parseEnv,
+} from "@evpipe/shared";
 import { connect, type NatsConnection } from "nats";
 import { CliError, usageExit } from "./cli-error.ts";
 import { keysCommand, keysUsage } from "./keys.ts";
@@ -22,7 +30,11 @@ async function main(argv: string[]): Promise<void> {
     const [group, ...rest] = argv;
     switch (group) {
       case "keys":
-        await keysCommand(rest, async () => openKeysBucket((await natsConnection()).jetstream(), names.keysBucket), print);
+        await keysCommand(
+          rest,
+          async () => openKeysBucket((await natsConnection()).jetstream(), names.keysBucket),
+          print,
+        );
         break;
       default:
         throw new CliError(usage, usageExit);

@@ -1,7 +1,14 @@
-import { createIngestSchemas, type EnvelopeEvent, type EventLimits, type IngestEvent, issueDetails, type KeyRing } from "@evpipe/shared";
+import {
+  createIngestSchemas,
+  type EnvelopeEvent,
+  type EventLimits,
+  type IngestEvent,
+  issueDetails,
+  type KeyRing,
+} from "@evpipe/shared";
 import { type Context, Hono } from "hono";
-import * as v from "valibot";
 import { v7 as uuidv7 } from "uuid";
+import * as v from "valibot";
 import type { GatewayEnv } from "../context.ts";
 import { ApiError } from "../errors.ts";
 import { requireScope } from "../middleware/auth.ts";

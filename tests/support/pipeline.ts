@@ -1,0 +1,111 @@
+import { randomBytes } from "node:crypto";
+import { createDb, type Database, dropDatabase, ensureDatabase, migrateToLatest } from "@evpipe/db";
+import {
+  defaultStreamSettings,
+  generateApiKey,
+  type NatsNames,
+  natsNames,
+  openKeysBucket,
+  provisionStreams,
+  revokeKey,
+  type Scope,
+  storeKeyRecord,
+} from "@evpipe/shared";
+import type { Kysely } from "kysely";
+import { connect, type JetStreamClient, type JetStreamManager, type KV, type NatsConnection } from "nats";
+import { inject } from "vitest";
+
+/**
+ * One test file's private world: its own namespace for every stream, subject, consumer and key bucket,
+ * and its own database, so runs never collide with each other or with a running system.
+ */
+export interface TestPipeline {
+  namespace: string;
+  names: NatsNames;
+  natsUrl: string;
+  databaseUrl: string;
+  nc: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  db: Kysely<Database>;
+  keys: KV;
+  /** Environment for a child gateway or consumer bound to this pipeline. */
+  serviceEnv(extra?: Record<string, string>): Record<string, string>;
+  createKey(scopes: Scope[], name?: string): Promise<{ id: string; key: string }>;
+  revokeKey(id: string): Promise<void>;
+  /** Messages ever stored in the EVENTS stream (last sequence), so "nothing published" is checkable. */
+  publishedCount(): Promise<number>;
+  storedCount(ids: readonly string[]): Promise<number>;
+  cleanup(): Promise<void>;
+}
+
+export function uniqueId(prefix: string): string {
+  return `${prefix}${Date.now().toString(36)}${randomBytes(4).toString("hex")}`;
+}
+
+export async function createTestPipeline(options: { natsUrl?: string } = {}): Promise<TestPipeline> {
+  const namespace = uniqueId("t");
+  const names = natsNames(namespace);
+  const natsUrl = options.natsUrl ?? inject("natsUrl");
+  const base = new URL(inject("databaseUrl"));
+  base.pathname = `/evp_${namespace}`;
+  const databaseUrl = base.toString();
+
+  await ensureDatabase(databaseUrl);
+  const db = createDb({ url: databaseUrl, maxConnections: 4, applicationName: "evpipe-tests" });
+  await migrateToLatest(db);
+  const nc = await connect({ servers: natsUrl, name: `tests-${namespace}` });
+  const jsm = await nc.jetstreamManager();
+  const js = nc.jetstream();
+  // A small size cap keeps a leaked test stream from eating the machine's disk.
+  await provisionStreams(jsm, names, { ...defaultStreamSettings, eventsMaxBytes: 512 * 1024 ** 2 });
+  const keys = await openKeysBucket(js, names.keysBucket);
+
+  return {
+    namespace,
+    names,
+    natsUrl,
+    databaseUrl,
+    nc,
+    js,
+    jsm,
+    db,
+    keys,
+    serviceEnv: (extra = {}) => ({
+      NATS_URL: natsUrl,
+      DATABASE_URL: databaseUrl,
+      NATS_NAMESPACE: namespace,
+      EVENTS_MAX_BYTES: String(512 * 1024 ** 2),
+      LOG_LEVEL: "info",
+      ...extra,
+    }),
+    async createKey(scopes, name = "test") {
+      const { key, record } = generateApiKey({ name, scopes });
+      await storeKeyRecord(keys, record);
+      return { id: record.id, key };
+    },
+    async revokeKey(id) {
+      await revokeKey(keys, id);
+    },
+    async publishedCount() {
+      return (await jsm.streams.info(names.eventsStream)).state.last_seq;
+    },
+    async storedCount(ids) {
+      if (ids.length === 0) return 0;
+      const row = await db
+        .selectFrom("events")
+        .select((eb) => eb.fn.countAll<string>().as("n"))
+        .where("id", "in", ids)
+        .executeTakeFirstOrThrow();
+      return Number(row.n);
+    },
+    async cleanup() {
+      for (const stream of [names.eventsStream, names.dlqStream, `KV_${names.keysBucket}`]) {
+        await jsm.streams.delete(stream).catch(() => undefined);
+      }
+      await nc.close();
+      await db.destroy();
+      await dropDatabase(databaseUrl);
+    },
+  };
+}

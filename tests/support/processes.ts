@@ -1,0 +1,140 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { waitFor } from "./wait-for.ts";
+
+const repoRoot = path.resolve(import.meta.dirname, "..", "..");
+
+export interface LogLine {
+  msg?: string;
+  level?: number;
+  [field: string]: unknown;
+}
+
+export interface RunningService {
+  child: ChildProcess;
+  /** Every JSON log line the process printed so far. */
+  lines: LogLine[];
+  /** The gateway's base URL (empty for the consumer). */
+  url: string;
+  waitForLog(what: string, predicate: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
+  exited: Promise<number | null>;
+  /** SIGTERM, and wait for the exit code. */
+  stop(): Promise<number | null>;
+  kill(signal: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Starts `node services/<name>/src/main.ts` as its own process, exactly as `pnpm start:<name>` does. */
+export async function startService(name: "gateway" | "consumer", env: Record<string, string>): Promise<RunningService> {
+  const child = spawn(process.execPath, [path.join(repoRoot, "services", name, "src", "main.ts")], {
+    env: { ...process.env, PORT: "0", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const lines: LogLine[] = [];
+  const stderr: string[] = [];
+  createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => {
+    try {
+      lines.push(JSON.parse(line) as LogLine);
+    } catch {
+      lines.push({ msg: line });
+    }
+  });
+  child.stderr?.on("data", (chunk: Buffer) => stderr.push(chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  let exitCode: number | null | undefined;
+  void exited.then((code) => {
+    exitCode = code;
+  });
+
+  const waitForLog = (what: string, predicate: (line: LogLine) => boolean, timeoutMs = 20_000) =>
+    waitFor(
+      `${name} to log ${what}`,
+      () => {
+        if (exitCode !== undefined) throw new Error(`${name} exited with ${exitCode}: ${stderr.join("")}`);
+        return lines.find(predicate);
+      },
+      { timeoutMs },
+    );
+
+  const ready = await waitForLog("readiness", (line) => line.msg === "gateway listening" || line.msg === "consuming");
+  const kill = async (signal: NodeJS.Signals) => {
+    if (exitCode === undefined) child.kill(signal);
+    return exited;
+  };
+  return {
+    child,
+    lines,
+    url: name === "gateway" ? `http://127.0.0.1:${ready.port as number}` : "",
+    waitForLog,
+    exited,
+    stop: () => kill("SIGTERM"),
+    kill,
+  };
+}
+
+function natsServerBinary(): string {
+  return process.env.NATS_SERVER_BIN ?? (existsSync("/usr/sbin/nats-server") ? "/usr/sbin/nats-server" : "nats-server");
+}
+
+export interface ThrowawayNats {
+  url: string;
+  port: number;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts it again on the same port with the same store. */
+  restart(): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+/** A private nats-server with JetStream on a temporary store, for tests that kill it. */
+export async function startNatsServer(): Promise<ThrowawayNats> {
+  const storeDir = mkdtempSync(path.join(tmpdir(), "evp-nats-"));
+  let child: ChildProcess | undefined;
+  let port = -1;
+
+  async function launch(): Promise<void> {
+    const proc = spawn(natsServerBinary(), ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    child = proc;
+    let output = "";
+    proc.stderr?.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    await waitFor(
+      "nats-server to start",
+      () => {
+        if (proc.exitCode !== null) throw new Error(`nats-server exited: ${output}`);
+        const match = /Listening for client connections on [^\s]+:(\d+)/.exec(output);
+        if (match && /Server is ready/.test(output)) port = Number(match[1]);
+        return match && /Server is ready/.test(output);
+      },
+      { timeoutMs: 10_000 },
+    );
+  }
+
+  const kill = async (signal: NodeJS.Signals = "SIGKILL") => {
+    const proc = child;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise((resolve) => proc.once("exit", resolve));
+    proc.kill(signal);
+    await exited;
+  };
+
+  await launch();
+  return {
+    get url() {
+      return `nats://127.0.0.1:${port}`;
+    },
+    get port() {
+      return port;
+    },
+    kill,
+    restart: launch,
+    async cleanup() {
+      await kill();
+      rmSync(storeDir, { recursive: true, force: true });
+    },
+  };
+}
