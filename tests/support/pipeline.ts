@@ -43,11 +43,14 @@ export function uniqueId(prefix: string): string {
   return `${prefix}${Date.now().toString(36)}${randomBytes(4).toString("hex")}`;
 }
 
-export async function createTestPipeline(options: { natsUrl?: string } = {}): Promise<TestPipeline> {
-  const namespace = uniqueId("t");
+/** URLs default to what the vitest global setup provides; the benchmark passes its own. */
+export async function createTestPipeline(
+  options: { natsUrl?: string; databaseUrl?: string; namespacePrefix?: string } = {},
+): Promise<TestPipeline> {
+  const namespace = uniqueId(options.namespacePrefix ?? "t");
   const names = natsNames(namespace);
   const natsUrl = options.natsUrl ?? inject("natsUrl");
-  const base = new URL(inject("databaseUrl"));
+  const base = new URL(options.databaseUrl ?? inject("databaseUrl"));
   base.pathname = `/evp_${namespace}`;
   const databaseUrl = base.toString();
 
