@@ -1,0 +1,100 @@
+import type { Scope } from "@evpipe/shared";
+import { describe, expect, it } from "vitest";
+import type { createTestGateway } from "./test-deps.ts";
+
+export interface ProtectedRoute {
+  method: "GET" | "POST";
+  path: string;
+  scope: Scope;
+  /** A body that would be accepted with the right key, so only auth can explain a rejection. */
+  body?: unknown;
+}
+
+type TestGateway = ReturnType<typeof createTestGateway>;
+
+function request(route: ProtectedRoute, headers: Record<string, string>): RequestInit {
+  return {
+    method: route.method,
+    headers: { "content-type": "application/json", ...headers },
+    ...(route.body === undefined ? {} : { body: JSON.stringify(route.body) }),
+  };
+}
+
+/**
+ * The security cases every authenticated route must pass; each route's test file calls this once, so a new
+ * route cannot forget one.
+ */
+export function describeSecurity(route: ProtectedRoute, makeGateway: () => TestGateway) {
+  describe(`${route.method} ${route.path} security`, () => {
+    const otherScope: Scope = route.scope === "ingest" ? "read" : "ingest";
+
+    async function expectUnauthorized(gateway: TestGateway, headers: Record<string, string>) {
+      const res = await gateway.app.request(route.path, request(route, headers));
+      const body = await res.json();
+      expect(res.status, JSON.stringify(body)).toBe(401);
+      expect(res.headers.get("www-authenticate")).toBe('Bearer realm="evpipe"');
+      expect(body).toEqual({
+        error: {
+          code: "UNAUTHORIZED",
+          message: "A valid API key is required (X-API-Key or Authorization: Bearer).",
+          request_id: res.headers.get("x-request-id"),
+        },
+      });
+      expect(gateway.published).toEqual([]);
+    }
+
+    it("rejects a request without a key", async () => {
+      await expectUnauthorized(makeGateway(), {});
+    });
+
+    it("rejects a malformed key", async () => {
+      await expectUnauthorized(makeGateway(), { "x-api-key": "not-a-key" });
+    });
+
+    it("rejects a well-formed key with a wrong checksum", async () => {
+      const gateway = makeGateway();
+      const { key } = gateway.issueKey([route.scope]);
+      const typo = `${key.slice(0, 10)}${key[10] === "a" ? "b" : "a"}${key.slice(11)}`;
+      await expectUnauthorized(gateway, { "x-api-key": typo });
+    });
+
+    it("rejects an unknown key", async () => {
+      const gateway = makeGateway();
+      const stranger = makeGateway().issueKey([route.scope]);
+      await expectUnauthorized(gateway, { "x-api-key": stranger.key });
+    });
+
+    it("rejects a revoked key, by either header", async () => {
+      const gateway = makeGateway();
+      const { key, id } = gateway.issueKey([route.scope]);
+      gateway.revoke(id);
+      await expectUnauthorized(gateway, { "x-api-key": key });
+      await expectUnauthorized(gateway, { authorization: `Bearer ${key}` });
+    });
+
+    it(`answers 403 to a key without the ${route.scope} scope`, async () => {
+      const gateway = makeGateway();
+      const { key } = gateway.issueKey([otherScope]);
+      const res = await gateway.app.request(route.path, request(route, { "x-api-key": key }));
+      const body = await res.json();
+      expect(res.status, JSON.stringify(body)).toBe(403);
+      expect(body).toEqual({
+        error: {
+          code: "FORBIDDEN",
+          message: `This API key lacks the "${route.scope}" scope.`,
+          request_id: res.headers.get("x-request-id"),
+        },
+      });
+      expect(gateway.published).toEqual([]);
+    });
+
+    it("accepts the right key by X-API-Key and by Authorization: Bearer", async () => {
+      const gateway = makeGateway();
+      const { key } = gateway.issueKey([route.scope]);
+      for (const headers of [{ "x-api-key": key }, { authorization: `Bearer ${key}` }]) {
+        const res = await gateway.app.request(route.path, request(route, headers));
+        expect(res.status, await res.text()).toBeLessThan(300);
+      }
+    });
+  });
+}
