@@ -402,7 +402,7 @@ describe("ingest body size", () => {
   async function post(
     gateway: ReturnType<typeof createTestGateway>,
     key: string,
-    body: BodyInit,
+    body: string | ReadableStream<Uint8Array>,
     headers: Record<string, string> = {},
   ) {
     return gateway.app.request("/v1/events", {

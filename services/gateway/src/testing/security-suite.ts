@@ -91,7 +91,8 @@ export function describeSecurity(route: ProtectedRoute, makeGateway: () => TestG
     it("accepts the right key by X-API-Key and by Authorization: Bearer", async () => {
       const gateway = makeGateway();
       const { key } = gateway.issueKey([route.scope]);
-      for (const headers of [{ "x-api-key": key }, { authorization: `Bearer ${key}` }]) {
+      const variants: Array<Record<string, string>> = [{ "x-api-key": key }, { authorization: `Bearer ${key}` }];
+      for (const headers of variants) {
         const res = await gateway.app.request(route.path, request(route, headers));
         expect(res.status, await res.text()).toBeLessThan(300);
       }
