@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -107,8 +107,9 @@ export async function startNatsServer(): Promise<ThrowawayNats> {
       () => {
         if (proc.exitCode !== null) throw new Error(`nats-server exited: ${output}`);
         const match = /Listening for client connections on [^\s]+:(\d+)/.exec(output);
-        if (match && /Server is ready/.test(output)) port = Number(match[1]);
-        return match && /Server is ready/.test(output);
+        if (!match || !/Server is ready/.test(output)) return false;
+        port = Number(match[1]);
+        return true;
       },
       { timeoutMs: 10_000 },
     );
@@ -137,4 +138,25 @@ export async function startNatsServer(): Promise<ThrowawayNats> {
       rmSync(storeDir, { recursive: true, force: true });
     },
   };
+}
+
+export interface OpsResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `pnpm ops ARGS` (node services/ops/src/main.ts) and collects its output and exit code. */
+export function runOps(args: string[], env: Record<string, string>): Promise<OpsResult> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [path.join(repoRoot, "services", "ops", "src", "main.ts"), ...args],
+      { env: { ...process.env, ...env }, timeout: 30_000 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
 }

@@ -1,7 +1,7 @@
-/** Polls `probe` until it returns a value that is not undefined/false, or fails with `what` after the deadline. */
+/** Polls `probe` until it returns a value that is not undefined, null or false, or fails with `what` after the deadline. */
 export async function waitFor<T>(
   what: string,
-  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  probe: () => Promise<T | undefined | null | false> | T | undefined | null | false,
   options: { timeoutMs?: number; intervalMs?: number } = {},
 ): Promise<T> {
   const deadline = Date.now() + (options.timeoutMs ?? 15_000);
@@ -9,7 +9,7 @@ export async function waitFor<T>(
   for (;;) {
     try {
       const value = await probe();
-      if (value !== undefined && value !== false) return value;
+      if (value !== undefined && value !== null && value !== false) return value;
     } catch (err) {
       lastError = err;
     }
