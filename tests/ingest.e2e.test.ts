@@ -202,6 +202,19 @@ describe("ingest end to end", () => {
     expect(await pipeline.publishedCount()).toBe(before);
   });
 
+  it("accepts and stores a 1 MiB batch of 1000 events whose envelope outgrows NATS's 1 MB max_payload", async () => {
+    const padding = "m".repeat(960);
+    const batch = {
+      events: Array.from({ length: 1000 }, (_, i) => ({ event: "big", user_id: `u${i}`, metadata: { p: padding } })),
+    };
+    const size = Buffer.byteLength(JSON.stringify(batch));
+    expect(size).toBeGreaterThan(1_000_000);
+    expect(size).toBeLessThanOrEqual(1024 * 1024);
+    const res = await postJson<BatchAccepted>(gateway.url, "/v1/events/batch", batch, { "x-api-key": key });
+    expect(res.status, JSON.stringify(res.body).slice(0, 500)).toBe(202);
+    await waitStored(res.body.ids);
+  });
+
   it("logs the request id in both services", async () => {
     const res = await postJson<{ id: string }>(
       gateway.url,

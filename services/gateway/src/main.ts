@@ -38,7 +38,12 @@ const app = createApp({
   log,
   keys,
   limits: config.limits,
-  publisher: createJetStreamPublisher(js, names.eventsSubject, config.publishTimeoutMs),
+  publisher: createJetStreamPublisher({
+    js,
+    subject: names.eventsSubject,
+    timeoutMs: config.publishTimeoutMs,
+    maxPayloadBytes: () => nc.info?.max_payload ?? 1024 * 1024,
+  }),
   readiness: async () => {
     const streams = await streamsExist(probeJsm, names).catch(() => false);
     return { ready: streams, checks: { nats: !nc.isClosed(), streams } };

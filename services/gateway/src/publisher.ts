@@ -18,13 +18,29 @@ export function messageId(events: readonly EnvelopeEvent[]): string {
   return `batch-${hash.digest("base64url")}`;
 }
 
-export function createJetStreamPublisher(js: JetStreamClient, subject: string, timeoutMs: number): EventPublisher {
-  return {
-    async publish(events, requestId) {
-      const h = headers();
-      h.set(messageHeaders.requestId, requestId);
-      const payload = Buffer.from(JSON.stringify({ v: 1, events }));
-      await js.publish(subject, payload, { msgID: messageId(events), headers: h, timeout: timeoutMs });
-    },
-  };
+/**
+ * One message per request. Only when the envelope outgrows the server's max_payload (1 MB by default, and the
+ * envelope adds ids and provenance to a body of up to 1 MiB) is it split in halves, each part with its own
+ * message id; the request is acknowledged only when every part is.
+ */
+export function createJetStreamPublisher(options: {
+  js: JetStreamClient;
+  subject: string;
+  timeoutMs: number;
+  maxPayloadBytes: () => number;
+}): EventPublisher {
+  const { js, subject, timeoutMs } = options;
+  async function publishPart(events: readonly EnvelopeEvent[], requestId: string): Promise<void> {
+    const payload = Buffer.from(JSON.stringify({ v: 1, events }));
+    // Headers and subject need room too.
+    if (payload.length > options.maxPayloadBytes() - 1024 && events.length > 1) {
+      const half = Math.ceil(events.length / 2);
+      await Promise.all([publishPart(events.slice(0, half), requestId), publishPart(events.slice(half), requestId)]);
+      return;
+    }
+    const h = headers();
+    h.set(messageHeaders.requestId, requestId);
+    await js.publish(subject, payload, { msgID: messageId(events), headers: h, timeout: timeoutMs });
+  }
+  return { publish: publishPart };
 }
