@@ -1,0 +1,181 @@
+import os from "node:os";
+import { createDb } from "@evpipe/db";
+import { sql } from "kysely";
+import { createTestPipeline } from "../support/pipeline.ts";
+import { ingestPhase } from "./phase.ts";
+import { peakRssBytes, pidsNamed, startCpuSampler } from "./process-stats.ts";
+import { measureRawInsert } from "./raw-insert.ts";
+import { formatCount, formatMiB } from "./report.ts";
+import { startWatched, type WatchedService } from "./services.ts";
+import { loadBenchSettings } from "./settings.ts";
+import { renderSummary } from "./summary.ts";
+import { batchBody, singleBody } from "./workload.ts";
+
+// `pnpm bench`: the end-to-end benchmark against real services on this machine. Durations, connection counts
+// and sizes come from BENCH_* variables (settings.ts); `BENCH_DURATION_S=5 pnpm bench` is a quick smoke run.
+const progress = (message: string) => process.stderr.write(`bench: ${message}\n`);
+/** Real failures (lost or extra events, a crashed service); a missed target is not one. */
+const problems: string[] = [];
+/** Undone in reverse order, whether the run succeeds, fails or is interrupted. */
+const teardown: Array<() => Promise<unknown>> = [];
+const interrupted = new AbortController();
+
+let tearingDown: Promise<void> | undefined;
+
+/** Runs once; a signal handler and the main flow may both ask for it and both wait for the same run. */
+function runTeardown(): Promise<void> {
+  tearingDown ??= (async () => {
+    for (let step = teardown.pop(); step; step = teardown.pop()) {
+      await step().catch((err: unknown) => progress(`cleanup failed: ${(err as Error).message}`));
+    }
+  })();
+  return tearingDown;
+}
+
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    progress(`${signal}: stopping and cleaning up`);
+    interrupted.abort();
+    void runTeardown().finally(() => process.exit(130));
+  });
+}
+
+function peakRss(watched: WatchedService, name: string): number | undefined {
+  try {
+    return peakRssBytes(watched.pid);
+  } catch (err) {
+    problems.push(`${name} peak RSS unreadable: ${(err as Error).message}`);
+    return undefined;
+  }
+}
+
+async function main(): Promise<string> {
+  const settings = loadBenchSettings(process.env);
+  const urls = { natsUrl: settings.natsUrl, databaseUrl: settings.databaseUrl };
+
+  progress("creating the bench namespaces and databases");
+  const pipeline = await createTestPipeline({ ...urls, namespacePrefix: "bench" });
+  teardown.push(() => pipeline.cleanup());
+  const rawPipeline = await createTestPipeline({ ...urls, namespacePrefix: "benchraw" });
+  teardown.push(() => rawPipeline.cleanup());
+
+  const { rows } = await sql<{ version: string; syncCommit: string; sharedBuffers: string }>`
+    SELECT current_setting('server_version') AS version, current_setting('synchronous_commit') AS "syncCommit",
+      current_setting('shared_buffers') AS "sharedBuffers"`.execute(pipeline.db);
+  const cpus = os.cpus();
+  const environment =
+    `evpipe end-to-end benchmark, everything on this machine: ${cpus.length} CPUs (${cpus[0]?.model ?? "unknown"}), ` +
+    `${formatMiB(os.totalmem())} RAM, node ${process.version}, PostgreSQL ${rows[0]?.version} ` +
+    `(synchronous_commit=${rows[0]?.syncCommit}, shared_buffers=${rows[0]?.sharedBuffers}), ` +
+    `NATS ${pipeline.nc.info?.version ?? "unknown"}`;
+
+  progress(`raw insert: ${formatCount(settings.rawEvents)} events on ${settings.rawConcurrency} connections`);
+  const rawDb = createDb({
+    url: rawPipeline.databaseUrl,
+    maxConnections: settings.rawConcurrency,
+    applicationName: "evpipe-bench-raw",
+  });
+  const raw = await measureRawInsert(rawDb, {
+    events: settings.rawEvents,
+    batchSize: settings.batchSize,
+    concurrency: settings.rawConcurrency,
+  }).finally(() => rawDb.destroy());
+
+  progress("starting gateway and consumer");
+  const { key } = await pipeline.createKey(["ingest"], "bench");
+  // Above what a full run publishes, so a full stream (503) can't cut the run short; both services provision it.
+  const env = pipeline.serviceEnv({ EVENTS_MAX_BYTES: String(8 * 1024 ** 3) });
+  const onExit = (message: string) => problems.push(message);
+  const gateway = await startWatched("gateway", env, onExit);
+  teardown.push(() => gateway.stop());
+  const consumer = await startWatched("consumer", env, onExit);
+  teardown.push(() => consumer.stop());
+
+  const cpuGroups = {
+    gateway: () => [gateway.pid],
+    consumer: () => [consumer.pid],
+    "nats-server (all)": () => pidsNamed("nats-server"),
+    "postgres (all processes)": () => pidsNamed("postgres"),
+    "bench (autocannon)": () => [process.pid],
+  };
+  const batchOptions = {
+    label: "batch",
+    gatewayUrl: gateway.service.url,
+    apiKey: key,
+    path: "/v1/events/batch",
+    body: batchBody(settings.batchSize),
+    eventsPerRequest: settings.batchSize,
+    connections: settings.batchConnections,
+    durationS: settings.batchDurationS,
+    catchUpTimeoutS: settings.catchUpTimeoutS,
+    cpuGroups,
+    signal: interrupted.signal,
+    progress,
+  };
+
+  if (settings.warmupS > 0) {
+    const warmup = await ingestPhase(pipeline, { ...batchOptions, label: "warm-up", durationS: settings.warmupS });
+    problems.push(...warmup.problems);
+  }
+  await sql`CHECKPOINT`.execute(pipeline.db);
+  const idle = startCpuSampler({});
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const backgroundBusy = idle.stop().machineBusy;
+
+  const batch = await ingestPhase(pipeline, batchOptions);
+  problems.push(...batch.problems);
+  const single = await ingestPhase(pipeline, {
+    ...batchOptions,
+    label: "single",
+    path: "/v1/events",
+    body: singleBody(),
+    eventsPerRequest: 1,
+    connections: settings.singleConnections,
+    durationS: settings.singleDurationS,
+  });
+  problems.push(...single.problems);
+
+  const gatewayPeakRss = peakRss(gateway, "gateway");
+  const consumerPeakRss = peakRss(consumer, "consumer");
+  progress("stopping services and dropping the bench databases");
+  await runTeardown();
+
+  const lines = [
+    renderSummary({
+      settings,
+      environment,
+      backgroundBusy,
+      raw,
+      batch,
+      single,
+      gatewayPeakRss,
+      consumerPeakRss,
+      cpuGroups: Object.keys(cpuGroups),
+      cpuCount: cpus.length,
+    }),
+  ];
+  for (const [name, watched] of [
+    ["gateway", gateway],
+    ["consumer", consumer],
+  ] as const) {
+    if (watched.warningCount > 0) {
+      lines.push(`${name} logged ${watched.warningCount} warnings or errors, e.g. ${watched.warnings.join(" | ")}`);
+    }
+  }
+  return lines.join("\n");
+}
+
+try {
+  process.stdout.write(`${await main()}\n`);
+} catch (err) {
+  // After a signal the main flow fails on closed connections; that is not a finding.
+  if (!interrupted.signal.aborted) problems.push(`bench failed: ${(err as Error).stack ?? String(err)}`);
+} finally {
+  await runTeardown();
+}
+if (interrupted.signal.aborted) process.exit(130);
+if (problems.length > 0) {
+  process.stdout.write(`\nFAILED:\n${problems.map((problem) => `  ${problem}`).join("\n")}\n`);
+  process.exit(1);
+}
+process.exit(0);

@@ -1,0 +1,96 @@
+import { readdirSync, readFileSync } from "node:fs";
+
+// USER_HZ: the unit of utime/stime in /proc/<pid>/stat, 100 on every Linux this runs on.
+const ticksPerSecond = 100;
+
+/** Peak resident set size (VmHWM) of a live process, in bytes. */
+export function peakRssBytes(pid: number): number {
+  const match = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  if (!match) throw new Error(`no VmHWM in /proc/${pid}/status`);
+  return Number(match[1]) * 1024;
+}
+
+/** User + system CPU time of one process in ticks; 0 once it has gone. */
+function processTicks(pid: number): number {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  } catch {
+    return 0;
+  }
+  // The command name may hold spaces and parentheses: fields are counted from the last ")".
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+/** Every process whose command name is `name` (e.g. all PostgreSQL backends). */
+export function pidsNamed(name: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, "utf8").trim() === name) pids.push(Number(entry));
+    } catch {
+      // The process exited between the listing and the read.
+    }
+  }
+  return pids;
+}
+
+function machineTicks(): { busy: number; total: number } {
+  const line = readFileSync("/proc/stat", "utf8").split("\n", 1)[0] ?? "";
+  const values = line.trim().split(/\s+/).slice(1).map(Number);
+  const total = values.slice(0, 8).reduce((sum, value) => sum + value, 0);
+  const idle = (values[3] ?? 0) + (values[4] ?? 0);
+  return { busy: total - idle, total };
+}
+
+export interface CpuUsage {
+  /** Average over the interval, in % of one core. */
+  average: Record<string, number>;
+  /** Highest one-second value, in % of one core. */
+  peak: Record<string, number>;
+  /** Average busy share of the whole machine, in % of all cores. */
+  machineBusy: number;
+}
+
+/**
+ * Samples the CPU time of groups of processes once a second. Groups are re-resolved at each sample, so
+ * PostgreSQL backends that connect later are counted from their first sample on.
+ */
+export function startCpuSampler(groups: Record<string, () => number[]>, intervalMs = 1000) {
+  const read = () => {
+    const ticks: Record<string, number> = {};
+    for (const [group, pids] of Object.entries(groups)) {
+      ticks[group] = pids().reduce((sum, pid) => sum + processTicks(pid), 0);
+    }
+    return { at: performance.now(), ticks, machine: machineTicks() };
+  };
+  const first = read();
+  let previous = first;
+  const peak: Record<string, number> = {};
+  const timer = setInterval(() => {
+    const current = read();
+    const seconds = (current.at - previous.at) / 1000;
+    for (const group of Object.keys(groups)) {
+      const percent = (((current.ticks[group] ?? 0) - (previous.ticks[group] ?? 0)) / ticksPerSecond / seconds) * 100;
+      peak[group] = Math.max(peak[group] ?? 0, percent);
+    }
+    previous = current;
+  }, intervalMs);
+
+  return {
+    stop(): CpuUsage {
+      clearInterval(timer);
+      const last = read();
+      const seconds = (last.at - first.at) / 1000;
+      const average: Record<string, number> = {};
+      for (const group of Object.keys(groups)) {
+        average[group] = (((last.ticks[group] ?? 0) - (first.ticks[group] ?? 0)) / ticksPerSecond / seconds) * 100;
+      }
+      const machineBusy =
+        ((last.machine.busy - first.machine.busy) / Math.max(1, last.machine.total - first.machine.total)) * 100;
+      return { average, peak, machineBusy };
+    },
+  };
+}

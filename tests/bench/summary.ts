@@ -1,0 +1,134 @@
+import type { PhaseResult } from "./phase.ts";
+import type { CpuUsage } from "./process-stats.ts";
+import type { RawInsertResult } from "./raw-insert.ts";
+import { formatCount, formatMiB, formatMs, formatPercent, formatSeconds, formatTable } from "./report.ts";
+import type { BenchSettings } from "./settings.ts";
+
+/** The issue's targets for this 2-core machine, everything on it. */
+export const targets = { storedPerSecond: 30_000, storedToRaw: 0.6, singlePerSecond: 5_000, singleP99Ms: 15 };
+
+export interface BenchOutcome {
+  settings: BenchSettings;
+  environment: string;
+  backgroundBusy: number;
+  raw: RawInsertResult;
+  batch: PhaseResult;
+  single: PhaseResult;
+  gatewayPeakRss: number | undefined;
+  consumerPeakRss: number | undefined;
+  cpuGroups: string[];
+  cpuCount: number;
+}
+
+function verdict(met: boolean): string {
+  return met ? "yes" : "NO";
+}
+
+function latency(phase: PhaseResult): string {
+  const { p50, p99, max } = phase.load.latencyMs;
+  return `${formatMs(p50)} / ${formatMs(p99)} (${formatMs(max)})`;
+}
+
+function storedCheck(phase: PhaseResult): string[] {
+  const inFlight = phase.publishedEvents - phase.acceptedEvents;
+  return [
+    `${formatCount(phase.storedEvents)} == ${formatCount(phase.publishedEvents)} ` +
+      `(${formatCount(phase.acceptedEvents)} + ${formatCount(inFlight)})`,
+    "equal",
+    verdict(!phase.timedOut && phase.storedEvents === phase.publishedEvents),
+  ];
+}
+
+export function storedPerSecond(phase: PhaseResult): { rate: number; windowS: number } {
+  if (!phase.firstStored || !phase.lastStored) return { rate: 0, windowS: 0 };
+  const windowS = (phase.lastStored.getTime() - phase.firstStored.getTime()) / 1000;
+  return { rate: windowS > 0 ? phase.storedEvents / windowS : 0, windowS };
+}
+
+export function renderSummary(outcome: BenchOutcome): string {
+  const { settings, raw, batch, single } = outcome;
+  const stored = storedPerSecond(batch);
+  const storedToRaw = stored.rate / raw.eventsPerSecond;
+  const lagS = batch.lastStored ? Math.max(0, (batch.lastStored.getTime() - batch.load.finish.getTime()) / 1000) : 0;
+  const singlePerSecond = single.load.accepted / single.load.durationS;
+
+  const rows = [
+    [
+      `accepted events/s (batches of ${settings.batchSize})`,
+      formatCount(batch.acceptedEvents / batch.load.durationS),
+      "",
+      "",
+    ],
+    [
+      `stored events/s, sustained over ${formatSeconds(stored.windowS)}`,
+      formatCount(stored.rate),
+      `>= ${formatCount(targets.storedPerSecond)}`,
+      verdict(stored.rate >= targets.storedPerSecond),
+    ],
+    ["stored == published (accepted + in flight at cutoff)", ...storedCheck(batch)],
+    ["consumer lag after the load stopped", formatSeconds(lagS), "", ""],
+    ["consumer peak backlog", `${formatCount(batch.peakBacklogMessages * settings.batchSize)} events`, "", ""],
+    ["accept latency p50 / p99 (max)", latency(batch), "", ""],
+    ["non-2xx / connection errors", `${batch.load.non2xx} / ${batch.load.errors}`, "", ""],
+    [
+      `raw insert events/s (${formatCount(raw.events)}, ${settings.rawConcurrency} connections)`,
+      formatCount(raw.eventsPerSecond),
+      "",
+      "",
+    ],
+    [
+      "ratio stored / raw",
+      storedToRaw.toFixed(2),
+      `>= ${targets.storedToRaw}`,
+      verdict(storedToRaw >= targets.storedToRaw),
+    ],
+    ["gateway peak RSS", outcome.gatewayPeakRss === undefined ? "n/a" : formatMiB(outcome.gatewayPeakRss), "", ""],
+    ["consumer peak RSS", outcome.consumerPeakRss === undefined ? "n/a" : formatMiB(outcome.consumerPeakRss), "", ""],
+    [
+      `single-event requests/s (${settings.singleConnections} connections)`,
+      formatCount(singlePerSecond),
+      `>= ${formatCount(targets.singlePerSecond)}`,
+      verdict(singlePerSecond >= targets.singlePerSecond),
+    ],
+    [
+      "single-event latency p50 / p99 (max)",
+      latency(single),
+      `p99 <= ${targets.singleP99Ms} ms`,
+      verdict(single.load.latencyMs.p99 <= targets.singleP99Ms),
+    ],
+    ["single-event stored == published", ...storedCheck(single)],
+    ["single-event non-2xx / connection errors", `${single.load.non2xx} / ${single.load.errors}`, "", ""],
+  ];
+
+  const cpuRows = outcome.cpuGroups.map((group) => [
+    group,
+    formatPercent(batch.cpu.average[group] ?? 0),
+    formatPercent(batch.cpu.peak[group] ?? 0),
+    formatPercent(single.cpu.average[group] ?? 0),
+    formatPercent(single.cpu.peak[group] ?? 0),
+  ]);
+  // The machine's busy time beyond the groups above: other sessions' work shows up here and depresses the numbers.
+  const other = (usage: CpuUsage) =>
+    usage.machineBusy * outcome.cpuCount - Object.values(usage.average).reduce((sum, value) => sum + value, 0);
+  cpuRows.push(["other processes", formatPercent(other(batch.cpu)), "", formatPercent(other(single.cpu)), ""]);
+  cpuRows.push([
+    `machine (% of all ${outcome.cpuCount} CPUs)`,
+    formatPercent(batch.cpu.machineBusy),
+    "",
+    formatPercent(single.cpu.machineBusy),
+    "",
+  ]);
+
+  return [
+    outcome.environment,
+    `batch phase: ${settings.batchConnections} connections x ${settings.batchDurationS} s, ${settings.batchSize} events ` +
+      `per request, after a ${settings.warmupS} s warm-up; single phase: ${settings.singleConnections} connections x ` +
+      `${settings.singleDurationS} s; services at LOG_LEVEL=info; machine busy before the load: ` +
+      formatPercent(outcome.backgroundBusy),
+    "",
+    formatTable(["metric", "value", "target", "met"], rows, [1]),
+    "",
+    "CPU, % of one core (peak: highest one-second sample)",
+    formatTable(["process", "batch avg", "batch peak", "single avg", "single peak"], cpuRows, [1, 2, 3, 4]),
+  ].join("\n");
+}
