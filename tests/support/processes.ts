@@ -132,7 +132,10 @@ export async function startNatsServer(): Promise<ThrowawayNats> {
       return port;
     },
     kill,
-    restart: launch,
+    async restart() {
+      if (child && child.exitCode === null && child.signalCode === null) return;
+      await launch();
+    },
     async cleanup() {
       await kill();
       rmSync(storeDir, { recursive: true, force: true });
