@@ -1,6 +1,7 @@
 import { type Database, insertEvents } from "@evpipe/db";
 import {
   createEnvelopeSchema,
+  type EnvelopeEvent,
   type EventLimits,
   isNotFound,
   type Logger,
@@ -8,7 +9,15 @@ import {
   type NatsNames,
 } from "@evpipe/shared";
 import type { Kysely } from "kysely";
-import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg, nanos } from "nats";
+import {
+  AckPolicy,
+  type ConsumerMessages,
+  DeliverPolicy,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+  nanos,
+} from "nats";
 import * as v from "valibot";
 
 export interface ConsumerDeps {
@@ -23,6 +32,8 @@ export interface ConsumerDeps {
   concurrency: number;
   /** Messages the client keeps buffered ahead of processing. */
   pullBatch: number;
+  /** Most events written in one statement and transaction, across messages. */
+  maxWriteEvents: number;
   ackWaitMs: number;
 }
 
@@ -42,7 +53,8 @@ export async function provisionWriterConsumer(
     filter_subject: deps.names.eventsSubject,
     ack_wait: nanos(deps.ackWaitMs),
     max_deliver: -1,
-    max_ack_pending: Math.max(1000, deps.concurrency * deps.pullBatch * 4),
+    // Bounds the messages held in memory: the server delivers no more than this many unacknowledged.
+    max_ack_pending: deps.concurrency * deps.pullBatch * 2,
   };
   const existing = await deps.jsm.consumers.info(deps.names.eventsStream, config.durable_name).catch((err: unknown) => {
     if (isNotFound(err)) return undefined;
@@ -52,67 +64,116 @@ export async function provisionWriterConsumer(
   else await deps.jsm.consumers.add(deps.names.eventsStream, config);
 }
 
+interface Delivery {
+  msg: JsMsg;
+  log: Logger;
+  events: EnvelopeEvent[];
+}
+
 export function createConsumer(deps: ConsumerDeps) {
   const envelopeSchema = createEnvelopeSchema(deps.limits);
+  const buffer: JsMsg[] = [];
+  const writing = new Set<Promise<void>>();
   let stopping = false;
-  let messages: Awaited<ReturnType<Awaited<ReturnType<JetStreamClient["consumers"]["get"]>>["consume"]>> | undefined;
-  let loop: Promise<void> | undefined;
+  let messages: ConsumerMessages | undefined;
 
-  async function handle(msg: JsMsg): Promise<void> {
-    const started = performance.now();
+  function open(msg: JsMsg): Delivery {
     const log = deps.log.child({
       requestId: msg.headers?.get(messageHeaders.requestId) || undefined,
       streamSeq: msg.info.streamSequence,
       deliveryCount: msg.info.deliveryCount,
     });
+    return { msg, log, events: v.parse(envelopeSchema, msg.json()).events };
+  }
+
+  /** Stores the events of several messages with one statement in one transaction, then acks each message. */
+  async function write(batch: JsMsg[]): Promise<void> {
+    const started = performance.now();
+    const deliveries: Delivery[] = [];
+    for (const msg of batch) {
+      try {
+        deliveries.push(open(msg));
+      } catch (err) {
+        retryLater(msg, err);
+      }
+    }
+    if (deliveries.length === 0) return;
     try {
-      const envelope = v.parse(envelopeSchema, msg.json());
-      const inserted = await insertEvents(deps.db, envelope.events);
-      msg.ack();
-      log.info(
-        {
-          eventCount: envelope.events.length,
-          inserted: inserted.length,
-          durationMs: Math.round(performance.now() - started),
-        },
-        "message stored",
+      const inserted = new Set(
+        await insertEvents(
+          deps.db,
+          deliveries.flatMap((d) => d.events),
+        ),
       );
+      const durationMs = Math.round(performance.now() - started);
+      for (const { msg, log, events } of deliveries) {
+        msg.ack();
+        const stored = events.filter((event) => inserted.has(event.id)).length;
+        log.info(
+          { eventCount: events.length, inserted: stored, batchMessages: deliveries.length, durationMs },
+          "message stored",
+        );
+      }
     } catch (err) {
-      const delayMs = retryDelayMs(msg.info.deliveryCount, deps.retryDelayUnitMs);
-      msg.nak(delayMs);
-      log.warn({ err, delayMs }, "message failed, retrying later");
+      for (const { msg } of deliveries) retryLater(msg, err);
     }
   }
 
-  async function run(): Promise<void> {
-    if (!messages) return;
-    const inFlight = new Set<Promise<void>>();
-    for await (const msg of messages) {
-      // Messages the client had buffered when shutdown began go back at once rather than after ack_wait.
-      if (stopping) {
-        msg.nak();
-        continue;
+  function retryLater(msg: JsMsg, err: unknown): void {
+    const delayMs = retryDelayMs(msg.info.deliveryCount, deps.retryDelayUnitMs);
+    msg.nak(delayMs);
+    deps.log.warn(
+      { err, streamSeq: msg.info.streamSequence, deliveryCount: msg.info.deliveryCount, delayMs },
+      "message failed, retrying later",
+    );
+  }
+
+  /** Takes messages off the buffer, up to maxWriteEvents events per write, while fewer than `concurrency` writes run. */
+  function dispatch(): void {
+    while (!stopping && buffer.length > 0 && writing.size < deps.concurrency) {
+      const batch: JsMsg[] = [];
+      let events = 0;
+      while (buffer.length > 0) {
+        const next = buffer[0] as JsMsg;
+        // Envelopes hold at most maxBatchEvents events; estimate by bytes to avoid parsing twice.
+        const estimate = Math.max(1, Math.round(next.data.length / 200));
+        if (batch.length > 0 && events + estimate > deps.maxWriteEvents) break;
+        batch.push(buffer.shift() as JsMsg);
+        events += estimate;
       }
-      const task = handle(msg).finally(() => inFlight.delete(task));
-      inFlight.add(task);
-      if (inFlight.size >= deps.concurrency) await Promise.race(inFlight);
+      const task = write(batch).finally(() => {
+        writing.delete(task);
+        dispatch();
+      });
+      writing.add(task);
     }
-    await Promise.all(inFlight);
   }
 
   return {
     async start(): Promise<void> {
       await provisionWriterConsumer(deps);
       const consumer = await deps.js.consumers.get(deps.names.eventsStream, deps.names.writerConsumer);
-      messages = await consumer.consume({ max_messages: deps.pullBatch });
-      loop = run();
+      messages = await consumer.consume({
+        max_messages: deps.pullBatch,
+        callback: (msg) => {
+          // Messages that arrive once shutdown has begun go back at once rather than after ack_wait.
+          if (stopping) {
+            msg.nak();
+            return;
+          }
+          buffer.push(msg);
+          // Messages delivered in the same turn are written together.
+          if (buffer.length === 1) setImmediate(dispatch);
+        },
+      });
       deps.log.info({ consumer: deps.names.writerConsumer, concurrency: deps.concurrency }, "consuming");
     },
-    /** Stops pulling, finishes (acks or naks) every message already received. */
+    /** Stops pulling, finishes the writes under way and returns the buffered messages. */
     async stop(): Promise<void> {
       stopping = true;
       await messages?.close();
-      await loop;
+      for (const msg of buffer.splice(0)) msg.nak();
+      while (writing.size > 0) await Promise.all(writing);
     },
   };
 }

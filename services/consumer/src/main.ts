@@ -33,6 +33,7 @@ const consumer = createConsumer({
   retryDelayUnitMs: config.retryDelayUnitMs,
   concurrency: config.concurrency,
   pullBatch: config.pullBatch,
+  maxWriteEvents: config.maxWriteEvents,
   ackWaitMs: config.ackWaitMs,
 });
 await consumer.start();

@@ -29,21 +29,22 @@ const names = natsNames(config.namespace);
 const nc = await connectNats({ servers: config.natsUrl, name: "evpipe-gateway", log });
 await provisionStreams(await nc.jetstreamManager(), names, config.streams);
 const probeJsm = await nc.jetstreamManager({ timeout: 1000 });
-const js = nc.jetstream({ timeout: config.publishTimeoutMs });
+const js = nc.jetstream();
 
 const keys = new KeyRing();
 const keyWatch = await watchKeys(await openKeysBucket(js, names.keysBucket), keys, log);
 
+const publisher = createJetStreamPublisher({
+  nc,
+  subject: names.eventsSubject,
+  timeoutMs: config.publishTimeoutMs,
+  maxInFlight: config.publishMaxInFlight,
+});
 const app = createApp({
   log,
   keys,
   limits: config.limits,
-  publisher: createJetStreamPublisher({
-    js,
-    subject: names.eventsSubject,
-    timeoutMs: config.publishTimeoutMs,
-    maxPayloadBytes: () => nc.info?.max_payload ?? 1024 * 1024,
-  }),
+  publisher,
   readiness: async () => {
     const streams = await streamsExist(probeJsm, names).catch(() => false);
     return { ready: streams, checks: { nats: !nc.isClosed(), streams } };
@@ -61,5 +62,6 @@ installShutdown({
     await new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
     keyWatch.stop();
     await nc.drain();
+    publisher.close();
   },
 });

@@ -1,7 +1,7 @@
 import type { Logger } from "@evpipe/shared";
 import { createMiddleware } from "hono/factory";
-import { v7 as uuidv7 } from "uuid";
 import type { GatewayEnv } from "../context.ts";
+import { uuidv7 } from "../ids.ts";
 
 const wellFormedRequestId = /^[A-Za-z0-9._-]{1,128}$/;
 

@@ -7,10 +7,10 @@ import {
   type KeyRing,
 } from "@evpipe/shared";
 import { type Context, Hono } from "hono";
-import { v7 as uuidv7 } from "uuid";
 import * as v from "valibot";
 import type { GatewayEnv } from "../context.ts";
 import { ApiError } from "../errors.ts";
+import { uuidv7 } from "../ids.ts";
 import { requireScope } from "../middleware/auth.ts";
 import { limitBody, readJson, requireJson } from "../middleware/json-body.ts";
 import type { EventPublisher } from "../publisher.ts";
