@@ -1,6 +1,5 @@
 import type { EventLimits, KeyRing, Logger } from "@evpipe/shared";
 import { type Context, Hono } from "hono";
-import { HTTPException } from "hono/http-exception";
 import type { GatewayEnv } from "./context.ts";
 import { ApiError } from "./errors.ts";
 import { requestContext } from "./middleware/request-context.ts";
@@ -21,8 +20,6 @@ function errorResponse(c: Context<GatewayEnv>, err: unknown) {
   let apiError: ApiError;
   if (err instanceof ApiError) {
     apiError = err;
-  } else if (err instanceof HTTPException && err.status === 413) {
-    apiError = new ApiError("PAYLOAD_TOO_LARGE", "The request body is too large.");
   } else {
     c.get("log").error({ err }, "unhandled error");
     apiError = new ApiError("INTERNAL", "Internal error; quote the request id when reporting it.");

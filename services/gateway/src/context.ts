@@ -1,6 +1,9 @@
+import type { IncomingMessage } from "node:http";
 import type { ApiKeyRecord, Logger } from "@evpipe/shared";
 
 export interface GatewayEnv {
+  /** Set by @hono/node-server; absent under app.request() in tests. */
+  Bindings: { incoming?: IncomingMessage } | undefined;
   Variables: {
     requestId: string;
     log: Logger;

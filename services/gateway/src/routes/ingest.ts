@@ -12,7 +12,7 @@ import type { GatewayEnv } from "../context.ts";
 import { ApiError } from "../errors.ts";
 import { uuidv7 } from "../ids.ts";
 import { requireScope } from "../middleware/auth.ts";
-import { limitBody, readJson, requireJson } from "../middleware/json-body.ts";
+import { readJson, requireJson } from "../middleware/json-body.ts";
 import type { EventPublisher } from "../publisher.ts";
 
 export interface IngestDeps {
@@ -57,14 +57,14 @@ export function ingestRoutes(deps: IngestDeps) {
   }
 
   return new Hono<GatewayEnv>()
-    .use(requireScope(deps.keys, "ingest"), requireJson, limitBody(deps.limits.maxBodyBytes))
+    .use(requireScope(deps.keys, "ingest"), requireJson)
     .post("/events", async (c) => {
-      const event = validate(schemas.event, await readJson(c));
+      const event = validate(schemas.event, await readJson(c, deps.limits.maxBodyBytes));
       const { ids, receivedAt } = await accept(c, [event]);
       return c.json({ id: ids[0], status: "accepted", received_at: receivedAt }, 202);
     })
     .post("/events/batch", async (c) => {
-      const { events } = validate(schemas.batch, await readJson(c));
+      const { events } = validate(schemas.batch, await readJson(c, deps.limits.maxBodyBytes));
       const { ids, receivedAt } = await accept(c, events);
       return c.json({ accepted: ids.length, ids, received_at: receivedAt }, 202);
     });
