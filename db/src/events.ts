@@ -39,3 +39,13 @@ export async function insertEvents(
     RETURNING id`.execute(db);
   return result.rows.map((row) => row.id);
 }
+
+/** Which of these ids are already stored; used on redelivery so healthy events are not written again. */
+export async function storedIds(
+  db: Kysely<Database> | Transaction<Database>,
+  ids: readonly string[],
+): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const result = await sql<{ id: string }>`SELECT id FROM events WHERE id = ANY(${ids}::uuid[])`.execute(db);
+  return new Set(result.rows.map((row) => row.id));
+}

@@ -12,6 +12,13 @@ import { integerVar } from "./config.ts";
 import type { Logger } from "./logger.ts";
 import type { NatsNames } from "./names.ts";
 
+const connectedState = new WeakMap<NatsConnection, boolean>();
+
+/** Whether a connection made by connectNats is currently connected (not merely not closed). */
+export function natsConnected(nc: NatsConnection): boolean {
+  return !nc.isClosed() && connectedState.get(nc) === true;
+}
+
 /**
  * Connects and keeps reconnecting forever: nats.js gives up after ~20 s by default, which would leave a
  * running service permanently cut off after a NATS restart.
@@ -32,8 +39,11 @@ export async function connectNats(options: {
     // nats.js otherwise builds an Error per request to keep an async stack trace: measurable per request.
     noAsyncTraces: true,
   });
+  connectedState.set(nc, true);
   void (async () => {
     for await (const status of nc.status()) {
+      if (status.type === "disconnect") connectedState.set(nc, false);
+      if (status.type === "reconnect") connectedState.set(nc, true);
       if (status.type === "pingTimer") continue;
       options.log.info({ natsStatus: status.type, natsData: String(status.data) }, "nats status");
     }

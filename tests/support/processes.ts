@@ -17,7 +17,7 @@ export interface RunningService {
   child: ChildProcess;
   /** Every JSON log line the process printed so far. */
   lines: LogLine[];
-  /** The gateway's base URL (empty for the consumer). */
+  /** The gateway's base URL, or the consumer's health endpoint. */
   url: string;
   waitForLog(what: string, predicate: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
   exited: Promise<number | null>;
@@ -29,7 +29,7 @@ export interface RunningService {
 /** Starts `node services/<name>/src/main.ts` as its own process, exactly as `pnpm start:<name>` does. */
 export async function startService(name: "gateway" | "consumer", env: Record<string, string>): Promise<RunningService> {
   const child = spawn(process.execPath, [path.join(repoRoot, "services", name, "src", "main.ts")], {
-    env: { ...process.env, PORT: "0", ...env },
+    env: { ...process.env, PORT: "0", HEALTH_PORT: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const lines: LogLine[] = [];
@@ -58,7 +58,10 @@ export async function startService(name: "gateway" | "consumer", env: Record<str
       { timeoutMs },
     );
 
-  const ready = await waitForLog("readiness", (line) => line.msg === "gateway listening" || line.msg === "consuming");
+  const ready = await waitForLog(
+    "readiness",
+    (line) => line.msg === "gateway listening" || line.msg === "health listening",
+  );
   const kill = async (signal: NodeJS.Signals) => {
     if (exitCode === undefined) child.kill(signal);
     return exited;
@@ -66,7 +69,7 @@ export async function startService(name: "gateway" | "consumer", env: Record<str
   return {
     child,
     lines,
-    url: name === "gateway" ? `http://127.0.0.1:${ready.port as number}` : "",
+    url: `http://127.0.0.1:${ready.port as number}`,
     waitForLog,
     exited,
     stop: () => kill("SIGTERM"),

@@ -10,6 +10,7 @@ import {
   streamSettingsEnv,
   streamSettingsFrom,
 } from "@evpipe/shared";
+import * as v from "valibot";
 
 export function loadConsumerConfig(env: Record<string, string | undefined>) {
   const parsed = parseEnv(
@@ -23,6 +24,10 @@ export function loadConsumerConfig(env: Record<string, string | undefined>) {
       CONSUMER_PULL_BATCH: integerVar(64, 1, 1000),
       CONSUMER_MAX_WRITE_EVENTS: integerVar(2000, 1, 50_000),
       ACK_WAIT_MS: integerVar(30_000, 1000, 600_000),
+      HEALTH_PORT: integerVar(8081, 0, 65535),
+      DB_PROBE_INTERVAL_MS: integerVar(1000, 10, 60_000),
+      // Test seam for the crash-between-dead-letter-and-term test; unset in production.
+      FAULT_INJECTION: v.optional(v.picklist(["crash-after-dead-letter"], "must be crash-after-dead-letter")),
       SHUTDOWN_TIMEOUT_MS: integerVar(20_000, 100, 300_000),
       ...eventLimitsEnv,
       ...streamSettingsEnv,
@@ -39,6 +44,9 @@ export function loadConsumerConfig(env: Record<string, string | undefined>) {
     pullBatch: parsed.CONSUMER_PULL_BATCH,
     maxWriteEvents: parsed.CONSUMER_MAX_WRITE_EVENTS,
     ackWaitMs: parsed.ACK_WAIT_MS,
+    healthPort: parsed.HEALTH_PORT,
+    probeIntervalMs: parsed.DB_PROBE_INTERVAL_MS,
+    faultInjection: parsed.FAULT_INJECTION,
     shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_MS,
     limits: eventLimitsFrom(parsed),
     streams: streamSettingsFrom(parsed),

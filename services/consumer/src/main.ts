@@ -1,7 +1,17 @@
 import { createDb } from "@evpipe/db";
-import { ConfigError, connectNats, createLogger, installShutdown, natsNames, provisionStreams } from "@evpipe/shared";
+import {
+  ConfigError,
+  connectNats,
+  createLogger,
+  installShutdown,
+  natsConnected,
+  natsNames,
+  provisionStreams,
+} from "@evpipe/shared";
+import { serve } from "@hono/node-server";
 import { loadConsumerConfig } from "./config.ts";
 import { createConsumer } from "./consumer.ts";
+import { createHealthApp } from "./health.ts";
 
 let config: ReturnType<typeof loadConsumerConfig>;
 try {
@@ -35,14 +45,24 @@ const consumer = createConsumer({
   pullBatch: config.pullBatch,
   maxWriteEvents: config.maxWriteEvents,
   ackWaitMs: config.ackWaitMs,
+  probeIntervalMs: config.probeIntervalMs,
+  ...(config.faultInjection === "crash-after-dead-letter"
+    ? { afterDeadLetter: () => process.kill(process.pid, "SIGKILL") }
+    : {}),
 });
 await consumer.start();
+
+const health = serve(
+  { fetch: createHealthApp(consumer.status, () => natsConnected(nc)).fetch, port: config.healthPort },
+  (info) => log.info({ port: info.port }, "health listening"),
+);
 
 installShutdown({
   log,
   timeoutMs: config.shutdownTimeoutMs,
   close: async () => {
     await consumer.stop();
+    await new Promise<void>((resolve) => health.close(() => resolve()));
     await nc.drain();
     await db.destroy();
   },

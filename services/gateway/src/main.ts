@@ -4,6 +4,7 @@ import {
   createLogger,
   installShutdown,
   KeyRing,
+  natsConnected,
   natsNames,
   openKeysBucket,
   provisionStreams,
@@ -47,7 +48,8 @@ const app = createApp({
   publisher,
   readiness: async () => {
     const streams = await streamsExist(probeJsm, names).catch(() => false);
-    return { ready: streams, checks: { nats: !nc.isClosed(), streams } };
+    const connected = natsConnected(nc);
+    return { ready: connected && streams, checks: { nats: connected, streams } };
   },
 });
 
