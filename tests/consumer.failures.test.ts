@@ -1,0 +1,136 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readDeadLetters } from "./support/dead-letters.ts";
+import { type BatchAccepted, postJson } from "./support/http.ts";
+import { createTestPipeline, type TestPipeline } from "./support/pipeline.ts";
+import { installPoisonTrigger } from "./support/poison.ts";
+import { type LogLine, type RunningService, startService } from "./support/processes.ts";
+import { waitFor } from "./support/wait-for.ts";
+
+const unitMs = 50;
+let pipeline: TestPipeline;
+let gateway: RunningService;
+let consumer: RunningService;
+let key: string;
+
+beforeAll(async () => {
+  pipeline = await createTestPipeline();
+  await installPoisonTrigger(pipeline.db);
+  ({ key } = await pipeline.createKey(["ingest"]));
+  [gateway, consumer] = await Promise.all([
+    startService("gateway", pipeline.serviceEnv()),
+    startService("consumer", pipeline.serviceEnv({ RETRY_DELAY_UNIT_MS: String(unitMs) })),
+  ]);
+});
+
+afterAll(async () => {
+  await Promise.all([gateway?.stop(), consumer?.stop()]);
+  await pipeline?.cleanup();
+});
+
+async function send(users: string[], requestId: string) {
+  const res = await postJson<BatchAccepted>(
+    gateway.url,
+    "/v1/events/batch",
+    { events: users.map((user_id) => ({ event: "purchase", user_id })) },
+    { "x-api-key": key, "x-request-id": requestId },
+  );
+  expect(res.status, JSON.stringify(res.body)).toBe(202);
+  return res.body.ids;
+}
+
+const outcomes = (requestId: string): LogLine[] =>
+  consumer.lines.filter((line) => line.requestId === requestId && typeof line.outcome === "string");
+
+describe("consumer failure handling", () => {
+  it("retries a transiently failing event 5 times with 3^n-unit gaps, then dead-letters it alone; its batch is stored at once", async () => {
+    const ids = await send(["healthy-a", "healthy-b", "poison-40001-x", "healthy-c"], "transient-1");
+    const healthy = [ids[0], ids[1], ids[3]] as string[];
+
+    const firstRetry = await waitFor("the first retry", () =>
+      outcomes("transient-1").find((l) => l.outcome === "retrying"),
+    );
+    expect(firstRetry).toMatchObject({
+      deliveryCount: 1,
+      attempt: 1,
+      delayMs: 3 * unitMs,
+      errorCode: "40001",
+      failedCount: 1,
+    });
+    // Stored on the first delivery, before any retry.
+    expect(await pipeline.storedCount(healthy)).toBe(3);
+
+    const letters = await waitFor(
+      "the dead letter",
+      async () => {
+        const all = await readDeadLetters(pipeline.jsm, pipeline.names.dlqStream);
+        return all.filter((letter) => letter.requestId === "transient-1").length > 0 ? all : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 100 },
+    );
+    const lines = outcomes("transient-1");
+    expect(lines.map((line) => [line.outcome, line.deliveryCount])).toEqual([
+      ["retrying", 1],
+      ["retrying", 2],
+      ["retrying", 3],
+      ["retrying", 4],
+      ["retrying", 5],
+      ["dead_lettered", 6],
+    ]);
+    const times = lines.map((line) => Date.parse(line.time as string));
+    const gaps = times.slice(1).map((time, i) => time - (times[i] as number));
+    [3, 9, 27, 81, 243].forEach((units, i) => {
+      const expected = units * unitMs;
+      expect(gaps[i], `gap ${i + 1}: ${JSON.stringify(gaps)}`).toBeGreaterThanOrEqual(expected * 0.8);
+      expect(gaps[i], `gap ${i + 1}: ${JSON.stringify(gaps)}`).toBeLessThanOrEqual(expected * 1.2);
+    });
+
+    const mine = letters.filter((letter) => letter.requestId === "transient-1");
+    expect(mine).toHaveLength(1);
+    expect(mine[0]).toMatchObject({
+      reason: "retries_exhausted",
+      errorCode: "40001",
+      attempts: 6,
+      originalSeq: firstRetry.streamSeq,
+    });
+    expect(mine[0]?.errorMessage).toContain("injected failure for poison-40001-x");
+    expect(mine[0]?.events?.map((event) => event.id)).toEqual([ids[2]]);
+    expect(
+      Date.parse(mine[0]?.lastFailureAt as string) - Date.parse(mine[0]?.firstFailureAt as string),
+    ).toBeGreaterThanOrEqual((3 + 9 + 27 + 81 + 243) * unitMs * 0.8);
+    expect(await pipeline.storedCount([ids[2] as string])).toBe(0);
+  });
+
+  it("dead-letters a permanently failing event on its first delivery and stores the rest of its batch", async () => {
+    const ids = await send(["ok-1", "poison-23514-y", "ok-2", "poison-22P02-z"], "permanent-1");
+    const letters = await waitFor("the dead letters", async () => {
+      const mine = (await readDeadLetters(pipeline.jsm, pipeline.names.dlqStream)).filter(
+        (l) => l.requestId === "permanent-1",
+      );
+      return mine.length === 2 ? mine : undefined;
+    });
+    expect(letters.map((l) => [l.reason, l.errorCode, l.attempts, l.events?.map((e) => e.user_id)]).sort()).toEqual([
+      ["permanent_error", "22P02", 1, ["poison-22P02-z"]],
+      ["permanent_error", "23514", 1, ["poison-23514-y"]],
+    ]);
+    expect(await pipeline.storedCount([ids[0] as string, ids[2] as string])).toBe(2);
+    expect(await pipeline.storedCount([ids[1] as string, ids[3] as string])).toBe(0);
+    expect(outcomes("permanent-1").map((line) => [line.outcome, line.deliveryCount])).toEqual([
+      ["dead_lettered", 1],
+      ["dead_lettered", 1],
+    ]);
+  });
+
+  it("dead-letters an envelope that fails validation as it was, without retrying", async () => {
+    const garbage = JSON.stringify({ v: 2, events: "nope" });
+    const ack = await pipeline.js.publish(pipeline.names.eventsSubject, new TextEncoder().encode(garbage));
+    const letter = await waitFor("the dead letter", async () =>
+      (await readDeadLetters(pipeline.jsm, pipeline.names.dlqStream)).find((l) => l.originalSeq === ack.seq),
+    );
+    expect(letter).toMatchObject({
+      reason: "permanent_error",
+      errorCode: "ENVELOPE_INVALID",
+      attempts: 1,
+      body: garbage,
+    });
+  });
+});
