@@ -56,20 +56,33 @@ export async function createTestPipeline(
 
   await ensureDatabase(databaseUrl);
   const db = createDb({ url: databaseUrl, maxConnections: 4, applicationName: "evpipe-tests" });
-  await migrateToLatest(db);
-  const nc = await connect({ servers: natsUrl, name: `tests-${namespace}` });
-  const jsm = await nc.jetstreamManager();
-  const js = nc.jetstream();
-  // A small size cap keeps a leaked test stream from eating the machine's disk.
-  await provisionStreams(jsm, names, { ...defaultStreamSettings, eventsMaxBytes: 512 * 1024 ** 2 });
-  const keys = await openKeysBucket(js, names.keysBucket);
+  let nc: NatsConnection | undefined;
+  let jsm: JetStreamManager;
+  let js: JetStreamClient;
+  let keys: KV;
+  try {
+    await migrateToLatest(db);
+    nc = await connect({ servers: natsUrl, name: `tests-${namespace}` });
+    jsm = await nc.jetstreamManager();
+    js = nc.jetstream();
+    // A small size cap keeps a leaked test stream from eating the machine's disk.
+    await provisionStreams(jsm, names, { ...defaultStreamSettings, eventsMaxBytes: 512 * 1024 ** 2 });
+    keys = await openKeysBucket(js, names.keysBucket);
+  } catch (err) {
+    // Leave nothing behind when setup itself fails.
+    await nc?.close();
+    await db.destroy();
+    await dropDatabase(databaseUrl);
+    throw err;
+  }
+  const connection = nc;
 
   return {
     namespace,
     names,
     natsUrl,
     databaseUrl,
-    nc,
+    nc: connection,
     js,
     jsm,
     db,
@@ -106,7 +119,7 @@ export async function createTestPipeline(
       for (const stream of [names.eventsStream, names.dlqStream, `KV_${names.keysBucket}`]) {
         await jsm.streams.delete(stream).catch(() => undefined);
       }
-      await nc.close();
+      await connection.close();
       await db.destroy();
       await dropDatabase(databaseUrl);
     },
