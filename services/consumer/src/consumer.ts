@@ -272,7 +272,9 @@ export function createConsumer(deps: ConsumerDeps) {
       halt(halted.failure, halted, deliveries.length);
       return;
     }
-    for (const delivery of deliveries) await settleDelivery(delivery, failures);
+    // Started together: the acks of a whole write leave in one socket write (awaiting each one in turn let
+    // nats.js flush after every ack).
+    await Promise.all(deliveries.map((delivery) => settleDelivery(delivery, failures)));
   }
 
   /** Takes messages off the buffer, up to maxWriteEvents events per write, while fewer than `concurrency` writes run. */
