@@ -1,5 +1,6 @@
 export * from "./api-keys.ts";
 export * from "./config.ts";
+export * from "./dead-letter.ts";
 export * from "./event.ts";
 export * from "./limits.ts";
 export * from "./logger.ts";

@@ -6,6 +6,9 @@ export interface NatsNames {
   readonly dlqSubject: string;
   readonly writerConsumer: string;
   readonly keysBucket: string;
+  /** Records of DLQ replays and purges. */
+  readonly dlqAuditStream: string;
+  readonly dlqAuditSubject: string;
 }
 
 export function natsNames(namespace?: string): NatsNames {
@@ -18,6 +21,8 @@ export function natsNames(namespace?: string): NatsNames {
     dlqSubject: `${subject}events.dlq`,
     writerConsumer: `${stream}events-writer`,
     keysBucket: `${stream}api-keys`,
+    dlqAuditStream: `${stream}EVENTS_DLQ_AUDIT`,
+    dlqAuditSubject: `${subject}events.dlq-audit`,
   };
 }
 
@@ -36,6 +41,8 @@ export const deadLetterHeaders = {
   lastFailureAt: "Evp-Last-Failure-At",
   originalStream: "Evp-Original-Stream",
   originalSeq: "Evp-Original-Seq",
+  /** On a replayed message: the DLQ sequence it came from. */
+  replayedFrom: "Evp-Replayed-From",
 } as const;
 
 export const deadLetterReasons = ["retries_exhausted", "permanent_error"] as const;

@@ -114,6 +114,14 @@ export function streamConfigs(
       max_age: nanos(settings.dlqMaxAgeMs),
       duplicate_window: nanos(settings.duplicateWindowMs),
     },
+    {
+      name: names.dlqAuditStream,
+      subjects: [names.dlqAuditSubject],
+      storage: StorageType.File,
+      retention: RetentionPolicy.Limits,
+      // An audit trail of replays and purges: small, kept a year.
+      max_age: nanos(365 * 24 * 3600 * 1000),
+    },
   ];
 }
 

@@ -116,7 +116,7 @@ export async function createTestPipeline(
       return Number(row.n);
     },
     async cleanup() {
-      for (const stream of [names.eventsStream, names.dlqStream, `KV_${names.keysBucket}`]) {
+      for (const stream of [names.eventsStream, names.dlqStream, names.dlqAuditStream, `KV_${names.keysBucket}`]) {
         await jsm.streams.delete(stream).catch(() => undefined);
       }
       await connection.close();

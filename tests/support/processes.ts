@@ -152,6 +152,14 @@ export interface OpsResult {
   stderr: string;
 }
 
+/** Starts `pnpm ops ARGS` without waiting for it, for tests that interrupt it. */
+export function spawnOps(args: string[], env: Record<string, string>): ChildProcess {
+  return spawn(process.execPath, [path.join(repoRoot, "services", "ops", "src", "main.ts"), ...args], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+}
+
 /** Runs `pnpm ops ARGS` (node services/ops/src/main.ts) and collects its output and exit code. */
 export function runOps(args: string[], env: Record<string, string>): Promise<OpsResult> {
   return new Promise((resolve) => {

@@ -2,6 +2,7 @@ import { parseArgs } from "node:util";
 import { generateApiKey, listKeyRecords, revokeKey, type Scope, scopes, storeKeyRecord } from "@evpipe/shared";
 import type { KV } from "nats";
 import { CliError, usageExit } from "./cli-error.ts";
+import { formatTable } from "./table.ts";
 
 export const keysUsage = `pnpm ops keys create --name NAME --scopes ingest,read [--rate N] [--json]
 pnpm ops keys list [--json]
@@ -80,17 +81,7 @@ export async function keysCommand(
         row.created_at,
         row.revoked_at ? `revoked ${row.revoked_at}` : "active",
       ]);
-      const header = ["ID", "NAME", "SCOPES", "RATE", "CREATED", "STATUS"];
-      const widths = header.map((title, i) =>
-        Math.max(title.length, ...table.map((cells) => (cells[i] as string).length)),
-      );
-      for (const cells of [header, ...table])
-        print(
-          cells
-            .map((cell, i) => cell.padEnd(widths[i] as number))
-            .join("  ")
-            .trimEnd(),
-        );
+      for (const line of formatTable(["ID", "NAME", "SCOPES", "RATE", "CREATED", "STATUS"], table)) print(line);
       return;
     }
     case "revoke": {

@@ -1,17 +1,23 @@
 import {
   ConfigError,
+  createLogger,
+  defaultStreamSettings,
+  isNotFound,
   logLevelVar,
   namespaceVar,
   natsNames,
   natsUrlVar,
   openKeysBucket,
   parseEnv,
+  streamConfigs,
 } from "@evpipe/shared";
 import { connect, type NatsConnection } from "nats";
+import { pino } from "pino";
 import { CliError, usageExit } from "./cli-error.ts";
+import { type DlqContext, dlqCommand, dlqUsage } from "./dlq/command.ts";
 import { keysCommand, keysUsage } from "./keys.ts";
 
-const usage = `usage:\n${keysUsage}`;
+const usage = `usage:\n${keysUsage}\n${dlqUsage}`;
 
 async function main(argv: string[]): Promise<void> {
   const env = parseEnv({ NATS_URL: natsUrlVar, NATS_NAMESPACE: namespaceVar, LOG_LEVEL: logLevelVar }, process.env);
@@ -26,6 +32,29 @@ async function main(argv: string[]): Promise<void> {
     return nc;
   };
   const print = (line: string) => process.stdout.write(`${line}\n`);
+
+  const dlqContext = async (): Promise<DlqContext> => {
+    const connection = await natsConnection();
+    const jsm = await connection.jetstreamManager();
+    await jsm.streams.info(names.dlqStream).catch((err: unknown) => {
+      if (isNotFound(err))
+        throw new CliError(`no dead-letter stream ${names.dlqStream}: has the consumer ever run here?`);
+      throw err;
+    });
+    // The audit stream may predate this CLI's deployment: create it when missing (only it).
+    const audit = streamConfigs(names, defaultStreamSettings).find((config) => config.name === names.dlqAuditStream);
+    if (audit) await jsm.streams.add(audit).catch(() => undefined);
+    return {
+      js: connection.jetstream(),
+      jsm,
+      names,
+      // Logs go to stderr; stdout is the command's output.
+      log: createLogger({ service: "ops", level: env.LOG_LEVEL }, pino.destination(2)),
+      print,
+      interactive: Boolean(process.stderr.isTTY),
+    };
+  };
+
   try {
     const [group, ...rest] = argv;
     switch (group) {
@@ -35,6 +64,9 @@ async function main(argv: string[]): Promise<void> {
           async () => openKeysBucket((await natsConnection()).jetstream(), names.keysBucket),
           print,
         );
+        break;
+      case "dlq":
+        await dlqCommand(rest, dlqContext);
         break;
       default:
         throw new CliError(usage, usageExit);
