@@ -13,7 +13,7 @@ beforeAll(async () => {
   // The gateway never needs PostgreSQL: point it at a port where nothing listens.
   gateway = await startService(
     "gateway",
-    pipeline.serviceEnv({ DATABASE_URL: "postgres://postgres@127.0.0.1:1/none" }),
+    pipeline.serviceEnv({ DATABASE_URL: "postgres://postgres@127.0.0.1:1/none", KEY_USAGE_FLUSH_MS: "200" }),
   );
 });
 
@@ -36,14 +36,28 @@ describe("pnpm ops keys", () => {
     });
     expect(accepted.status).toBe(202);
 
-    const listed = await runOps(["keys", "list", "--json"], env());
+    // last_used_at reaches the usage bucket within one flush interval (200 ms here).
+    const listed = await waitFor("the key's last use to be recorded", async () => {
+      const result = await runOps(["keys", "list", "--json"], env());
+      return result.stdout.includes('"last_used_at":"') ? result : undefined;
+    });
     expect(listed.code, listed.stderr).toBe(0);
     expect(listed.stdout).not.toContain(key.slice(17));
     const rows = JSON.parse(listed.stdout) as Array<Record<string, unknown>>;
-    expect(rows).toEqual([{ id, name: "shop", scopes: ["ingest", "read"], created_at: expect.any(String) }]);
+    expect(rows).toEqual([
+      {
+        id,
+        name: "shop",
+        scopes: ["ingest", "read"],
+        created_at: expect.any(String),
+        last_used_at: expect.any(String),
+      },
+    ]);
 
     const table = await runOps(["keys", "list"], env());
-    expect(table.stdout).toMatch(new RegExp(`${id}\\s+shop\\s+ingest,read\\s+default\\s+\\S+\\s+active`));
+    expect(table.stdout).toMatch(
+      new RegExp(`${id}\\s+shop\\s+ingest,read\\s+1000/s burst 2000\\s+\\S+\\s+\\S+\\s+active`),
+    );
 
     const revoked = await runOps(["keys", "revoke", id], env());
     expect(revoked.code, revoked.stderr).toBe(0);

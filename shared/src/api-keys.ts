@@ -17,7 +17,10 @@ const apiKeyRecordSchema = v.object({
   name: v.string(),
   scopes: v.array(v.picklist(scopes)),
   hash: v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/)),
+  /** Requests per second; absent means the default. */
   rate: v.optional(v.number()),
+  /** Requests allowed at once above the rate; absent means twice the rate. */
+  burst: v.optional(v.number()),
   created_at: v.string(),
   revoked_at: v.optional(v.string()),
 });
@@ -44,7 +47,10 @@ function sha256(value: string): Buffer {
 }
 
 /** A new key and the record to store for it; the key itself is shown once and never stored. */
-export function generateApiKey(input: { name: string; scopes: readonly Scope[]; rate?: number }): {
+/** A producer's default: 1000 requests/s (each up to 1000 events), bursting to twice that. */
+export const defaultKeyRate = 1000;
+
+export function generateApiKey(input: { name: string; scopes: readonly Scope[]; rate?: number; burst?: number }): {
   key: string;
   record: ApiKeyRecord;
 } {
@@ -58,6 +64,7 @@ export function generateApiKey(input: { name: string; scopes: readonly Scope[]; 
     hash: sha256(key).toString("hex"),
     created_at: new Date().toISOString(),
     ...(input.rate === undefined ? {} : { rate: input.rate }),
+    ...(input.burst === undefined ? {} : { burst: input.burst }),
   };
   return { key, record };
 }
@@ -152,4 +159,49 @@ export async function watchKeys(kv: KV, ring: KeyRing, log: Logger): Promise<{ s
   })();
   await loaded;
   return { stop: () => watch.stop() };
+}
+
+/**
+ * When each key was last used, tracked in memory by the gateway (no I/O per request) and written to the
+ * usage bucket now and then; `keys list` shows it. Several gateways each write their latest: the newest wins
+ * within one flush interval.
+ */
+export class KeyUsage {
+  #changed = new Map<string, number>();
+
+  touch(id: string, at: number): void {
+    this.#changed.set(id, at);
+  }
+
+  /** Writes what changed since the last flush; entries that fail to write are kept for the next one. */
+  async flush(kv: KV): Promise<number> {
+    const changed = this.#changed;
+    this.#changed = new Map();
+    let written = 0;
+    for (const [id, at] of changed) {
+      try {
+        await kv.put(id, new Date(at).toISOString());
+        written++;
+      } catch (err) {
+        if (!this.#changed.has(id)) this.#changed.set(id, at);
+        throw err;
+      }
+    }
+    return written;
+  }
+}
+
+export async function openKeyUsageBucket(js: import("nats").JetStreamClient, bucket: string): Promise<KV> {
+  return js.views.kv(bucket, { history: 1 });
+}
+
+export async function readKeyUsage(kv: KV): Promise<Map<string, string>> {
+  const ids: string[] = [];
+  for await (const id of await kv.keys()) ids.push(id);
+  const usage = new Map<string, string>();
+  for (const id of ids) {
+    const entry = await kv.get(id);
+    if (entry?.operation === "PUT") usage.set(id, new TextDecoder().decode(entry.value));
+  }
+  return usage;
 }

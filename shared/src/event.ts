@@ -31,7 +31,8 @@ export function parseRfc3339(value: string): number {
     number | undefined,
   ];
   const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
-  if (month < 1 || month > 12 || day < 1 || day > daysInMonth) return Number.NaN;
+  // Year 0000 is valid RFC 3339 but PostgreSQL cannot store it.
+  if (year < 1 || month < 1 || month > 12 || day < 1 || day > daysInMonth) return Number.NaN;
   if (hour > 23 || minute > 59 || second > 59) return Number.NaN;
   if ((offsetHour ?? 0) > 23 || (offsetMinute ?? 0) > 59) return Number.NaN;
   return Date.parse(value.toUpperCase());

@@ -6,6 +6,8 @@ export interface NatsNames {
   readonly dlqSubject: string;
   readonly writerConsumer: string;
   readonly keysBucket: string;
+  /** When each key was last used. */
+  readonly keyUsageBucket: string;
   /** Records of DLQ replays and purges. */
   readonly dlqAuditStream: string;
   readonly dlqAuditSubject: string;
@@ -21,6 +23,7 @@ export function natsNames(namespace?: string): NatsNames {
     dlqSubject: `${subject}events.dlq`,
     writerConsumer: `${stream}events-writer`,
     keysBucket: `${stream}api-keys`,
+    keyUsageBucket: `${stream}api-key-usage`,
     dlqAuditStream: `${stream}EVENTS_DLQ_AUDIT`,
     dlqAuditSubject: `${subject}events.dlq-audit`,
   };

@@ -31,7 +31,11 @@ export interface TestPipeline {
   keys: KV;
   /** Environment for a child gateway or consumer bound to this pipeline. */
   serviceEnv(extra?: Record<string, string>): Record<string, string>;
-  createKey(scopes: Scope[], name?: string): Promise<{ id: string; key: string }>;
+  createKey(
+    scopes: Scope[],
+    name?: string,
+    limits?: { rate?: number; burst?: number },
+  ): Promise<{ id: string; key: string }>;
   revokeKey(id: string): Promise<void>;
   /** Messages ever stored in the EVENTS stream (last sequence), so "nothing published" is checkable. */
   publishedCount(): Promise<number>;
@@ -95,8 +99,8 @@ export async function createTestPipeline(
       LOG_LEVEL: "info",
       ...extra,
     }),
-    async createKey(scopes, name = "test") {
-      const { key, record } = generateApiKey({ name, scopes });
+    async createKey(scopes, name = "test", limits = {}) {
+      const { key, record } = generateApiKey({ name, scopes, ...limits });
       await storeKeyRecord(keys, record);
       return { id: record.id, key };
     },
@@ -116,7 +120,13 @@ export async function createTestPipeline(
       return Number(row.n);
     },
     async cleanup() {
-      for (const stream of [names.eventsStream, names.dlqStream, names.dlqAuditStream, `KV_${names.keysBucket}`]) {
+      for (const stream of [
+        names.eventsStream,
+        names.dlqStream,
+        names.dlqAuditStream,
+        `KV_${names.keysBucket}`,
+        `KV_${names.keyUsageBucket}`,
+      ]) {
         await jsm.streams.delete(stream).catch(() => undefined);
       }
       await connection.close();

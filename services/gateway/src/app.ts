@@ -1,15 +1,17 @@
-import type { EventLimits, KeyRing, Logger } from "@evpipe/shared";
+import type { EventLimits, KeyRing, KeyUsage, Logger } from "@evpipe/shared";
 import { type Context, Hono } from "hono";
 import type { GatewayEnv } from "./context.ts";
 import { ApiError } from "./errors.ts";
 import { requestContext } from "./middleware/request-context.ts";
 import type { EventPublisher } from "./publisher.ts";
+import { RateLimiter } from "./rate-limit.ts";
 import { healthRoutes, type Readiness } from "./routes/health.ts";
 import { ingestRoutes } from "./routes/ingest.ts";
 
 export interface GatewayDeps {
   log: Logger;
   keys: KeyRing;
+  usage: KeyUsage;
   publisher: EventPublisher;
   readiness: () => Promise<Readiness>;
   limits: EventLimits;
@@ -30,10 +32,11 @@ function errorResponse(c: Context<GatewayEnv>, err: unknown) {
 
 export function createApp(deps: GatewayDeps) {
   const now = deps.now ?? Date.now;
+  const limiter = new RateLimiter(now);
   return new Hono<GatewayEnv>()
     .use(requestContext(deps.log))
     .route("/", healthRoutes(deps.readiness))
-    .route("/v1", ingestRoutes({ ...deps, now }))
+    .route("/v1", ingestRoutes({ ...deps, now, limiter }))
     .notFound((c) => errorResponse(c, new ApiError("NOT_FOUND", `No route for ${c.req.method} ${c.req.path}.`)))
     .onError((err, c) => errorResponse(c, err));
 }

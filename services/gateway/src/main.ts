@@ -4,9 +4,11 @@ import {
   createLogger,
   installShutdown,
   KeyRing,
+  KeyUsage,
   natsConnected,
   natsNames,
   openKeysBucket,
+  openKeyUsageBucket,
   provisionStreams,
   streamsExist,
   watchKeys,
@@ -34,6 +36,12 @@ const js = nc.jetstream();
 
 const keys = new KeyRing();
 const keyWatch = await watchKeys(await openKeysBucket(js, names.keysBucket), keys, log);
+const usage = new KeyUsage();
+const usageBucket = await openKeyUsageBucket(js, names.keyUsageBucket);
+const flushUsage = () =>
+  usage.flush(usageBucket).catch((err: unknown) => log.warn({ err }, "could not record key usage; will retry"));
+const usageTimer = setInterval(flushUsage, config.keyUsageFlushMs);
+usageTimer.unref();
 
 const publisher = createJetStreamPublisher({
   nc,
@@ -44,6 +52,7 @@ const publisher = createJetStreamPublisher({
 const app = createApp({
   log,
   keys,
+  usage,
   limits: config.limits,
   publisher,
   readiness: async () => {
@@ -53,9 +62,19 @@ const app = createApp({
   },
 });
 
-const server = serve({ fetch: app.fetch, port: config.port }, (info) => {
-  log.info({ port: info.port, namespace: config.namespace, keys: keys.size }, "gateway listening");
-});
+const server = serve(
+  {
+    fetch: app.fetch,
+    port: config.port,
+    serverOptions: {
+      requestTimeout: config.requestTimeoutMs,
+      headersTimeout: Math.min(config.requestTimeoutMs, 10_000),
+    },
+  },
+  (info) => {
+    log.info({ port: info.port, namespace: config.namespace, keys: keys.size }, "gateway listening");
+  },
+);
 
 installShutdown({
   log,
@@ -63,6 +82,8 @@ installShutdown({
   close: async () => {
     await new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
     keyWatch.stop();
+    clearInterval(usageTimer);
+    await flushUsage();
     await nc.drain();
     publisher.close();
   },

@@ -1,10 +1,19 @@
 import { parseArgs } from "node:util";
-import { generateApiKey, listKeyRecords, revokeKey, type Scope, scopes, storeKeyRecord } from "@evpipe/shared";
+import {
+  defaultKeyRate,
+  generateApiKey,
+  listKeyRecords,
+  readKeyUsage,
+  revokeKey,
+  type Scope,
+  scopes,
+  storeKeyRecord,
+} from "@evpipe/shared";
 import type { KV } from "nats";
 import { CliError, usageExit } from "./cli-error.ts";
 import { formatTable } from "./table.ts";
 
-export const keysUsage = `pnpm ops keys create --name NAME --scopes ingest,read [--rate N] [--json]
+export const keysUsage = `pnpm ops keys create --name NAME --scopes ingest,read [--rate N] [--burst N] [--json]
 pnpm ops keys list [--json]
 pnpm ops keys revoke ID`;
 
@@ -18,20 +27,22 @@ function parseScopes(value: string | undefined): Scope[] {
   return requested as Scope[];
 }
 
-function parseRate(value: string | undefined): number | undefined {
+function parseRate(option: "rate" | "burst", value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const rate = Number(value);
   if (!Number.isInteger(rate) || rate < 1 || rate > 1_000_000) {
-    throw new CliError("--rate must be a whole number of requests per second from 1 to 1000000", usageExit);
+    const what = option === "rate" ? "requests per second" : "requests";
+    throw new CliError(`--${option} must be a whole number of ${what} from 1 to 1000000`, usageExit);
   }
   return rate;
 }
 
 export async function keysCommand(
   argv: string[],
-  openBucket: () => Promise<KV>,
+  buckets: { keys: () => Promise<KV>; usage: () => Promise<KV> },
   print: (line: string) => void,
 ): Promise<void> {
+  const openBucket = buckets.keys;
   const [action, ...rest] = argv;
   switch (action) {
     case "create": {
@@ -41,15 +52,18 @@ export async function keysCommand(
           name: { type: "string" },
           scopes: { type: "string" },
           rate: { type: "string" },
+          burst: { type: "string" },
           json: { type: "boolean" },
         },
       });
       if (!values.name?.trim()) throw new CliError("--name is required", usageExit);
-      const rate = parseRate(values.rate);
+      const rate = parseRate("rate", values.rate);
+      const burst = parseRate("burst", values.burst);
       const { key, record } = generateApiKey({
         name: values.name.trim(),
         scopes: parseScopes(values.scopes),
         ...(rate === undefined ? {} : { rate }),
+        ...(burst === undefined ? {} : { burst }),
       });
       await storeKeyRecord(await openBucket(), record);
       if (values.json) {
@@ -64,7 +78,11 @@ export async function keysCommand(
     case "list": {
       const { values } = parseArgs({ args: rest, options: { json: { type: "boolean" } } });
       const records = await listKeyRecords(await openBucket());
-      const rows = records.map(({ hash: _hash, ...visible }) => visible);
+      const usage = await readKeyUsage(await buckets.usage());
+      const rows = records.map(({ hash: _hash, ...visible }) => ({
+        ...visible,
+        last_used_at: usage.get(visible.id) ?? null,
+      }));
       if (values.json) {
         print(JSON.stringify(rows));
         return;
@@ -77,11 +95,13 @@ export async function keysCommand(
         row.id,
         row.name,
         row.scopes.join(","),
-        row.rate === undefined ? "default" : String(row.rate),
+        `${row.rate ?? defaultKeyRate}/s burst ${row.burst ?? (row.rate ?? defaultKeyRate) * 2}`,
         row.created_at,
+        row.last_used_at ?? "never",
         row.revoked_at ? `revoked ${row.revoked_at}` : "active",
       ]);
-      for (const line of formatTable(["ID", "NAME", "SCOPES", "RATE", "CREATED", "STATUS"], table)) print(line);
+      for (const line of formatTable(["ID", "NAME", "SCOPES", "RATE", "CREATED", "LAST USED", "STATUS"], table))
+        print(line);
       return;
     }
     case "revoke": {

@@ -8,6 +8,7 @@ import {
   natsNames,
   natsUrlVar,
   openKeysBucket,
+  openKeyUsageBucket,
   parseEnv,
   streamConfigs,
 } from "@evpipe/shared";
@@ -61,7 +62,10 @@ async function main(argv: string[]): Promise<void> {
       case "keys":
         await keysCommand(
           rest,
-          async () => openKeysBucket((await natsConnection()).jetstream(), names.keysBucket),
+          {
+            keys: async () => openKeysBucket((await natsConnection()).jetstream(), names.keysBucket),
+            usage: async () => openKeyUsageBucket((await natsConnection()).jetstream(), names.keyUsageBucket),
+          },
           print,
         );
         break;

@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { GatewayEnv } from "../context.ts";
+import { findDuplicateKey } from "../duplicate-keys.ts";
 import { ApiError } from "../errors.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
@@ -51,9 +52,15 @@ export async function readJson(c: Context<GatewayEnv>, maxBytes: number): Promis
   } catch {
     throw new ApiError("INVALID_JSON", "The request body is not valid UTF-8.");
   }
+  let body: unknown;
   try {
-    return JSON.parse(text);
+    body = JSON.parse(text);
   } catch {
     throw new ApiError("INVALID_JSON", "The request body is not valid JSON.");
   }
+  const duplicate = findDuplicateKey(text);
+  if (duplicate !== undefined) {
+    throw new ApiError("INVALID_JSON", `The request body repeats the key "${duplicate}" in one object.`);
+  }
+  return body;
 }

@@ -4,22 +4,19 @@ import {
   type EventLimits,
   type IngestEvent,
   issueDetails,
-  type KeyRing,
 } from "@evpipe/shared";
 import { type Context, Hono } from "hono";
 import * as v from "valibot";
 import type { GatewayEnv } from "../context.ts";
 import { ApiError } from "../errors.ts";
 import { uuidv7 } from "../ids.ts";
-import { requireScope } from "../middleware/auth.ts";
+import { type AuthDeps, requireScope } from "../middleware/auth.ts";
 import { readJson, requireJson } from "../middleware/json-body.ts";
 import type { EventPublisher } from "../publisher.ts";
 
-export interface IngestDeps {
-  keys: KeyRing;
+export interface IngestDeps extends AuthDeps {
   publisher: EventPublisher;
   limits: EventLimits;
-  now: () => number;
 }
 
 function validate<TSchema extends v.GenericSchema>(schema: TSchema, input: unknown): v.InferOutput<TSchema> {
@@ -57,7 +54,7 @@ export function ingestRoutes(deps: IngestDeps) {
   }
 
   return new Hono<GatewayEnv>()
-    .use(requireScope(deps.keys, "ingest"), requireJson)
+    .use(requireScope(deps, "ingest"), requireJson)
     .post("/events", async (c) => {
       const event = validate(schemas.event, await readJson(c, deps.limits.maxBodyBytes));
       const { ids, receivedAt } = await accept(c, [event]);

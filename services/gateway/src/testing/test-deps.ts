@@ -4,6 +4,7 @@ import {
   type EnvelopeEvent,
   generateApiKey,
   KeyRing,
+  KeyUsage,
   type Scope,
 } from "@evpipe/shared";
 import { pino } from "pino";
@@ -20,12 +21,14 @@ export interface PublishedMessage {
  */
 export function createTestGateway(overrides: Partial<GatewayDeps> = {}) {
   const keys = new KeyRing();
+  const usage = new KeyUsage();
   const records = new Map<string, ApiKeyRecord>();
   const published: PublishedMessage[] = [];
   let publishFailure: Error | undefined;
   const app = createApp({
     log: pino({ level: "silent" }),
     keys,
+    usage,
     limits: defaultEventLimits,
     publisher: {
       async publish(events, requestId) {
@@ -39,12 +42,13 @@ export function createTestGateway(overrides: Partial<GatewayDeps> = {}) {
   return {
     app,
     keys,
+    usage,
     published,
     failPublishesWith(err: Error | undefined) {
       publishFailure = err;
     },
-    issueKey(scopes: Scope[]) {
-      const { key, record } = generateApiKey({ name: "test", scopes });
+    issueKey(scopes: Scope[], limits: { rate?: number; burst?: number } = {}) {
+      const { key, record } = generateApiKey({ name: "test", scopes, ...limits });
       keys.put(record);
       records.set(record.id, record);
       return { key, id: record.id };
