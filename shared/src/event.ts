@@ -181,12 +181,11 @@ export type EnvelopeEvent = Envelope["events"][number];
 
 /** Validation issues keyed by dot path (`events.3.user_id`); issues about the whole body go under `body`. */
 export function issueDetails(issues: readonly v.BaseIssue<unknown>[]): Record<string, string[]> {
-  const details: Record<string, string[]> = {};
+  // A Map, not an object: a field named "__proto__" or "constructor" must be a key like any other.
+  const details = new Map<string, string[]>();
   for (const issue of issues) {
     const path = v.getDotPath(issue) ?? "body";
-    const messages = details[path] ?? [];
-    messages.push(issue.message);
-    details[path] = messages;
+    details.set(path, [...(details.get(path) ?? []), issue.message]);
   }
-  return details;
+  return Object.fromEntries(details);
 }

@@ -310,6 +310,126 @@ const cases: Case[] = [
     code: "VALIDATION_ERROR",
     details: { "events.0": ["must be a JSON object"] },
   },
+  {
+    name: "a duplicate top-level key",
+    body: undefined,
+    raw: '{"event":"a","user_id":"u","event":"b"}',
+    status: 400,
+    code: "INVALID_JSON",
+  },
+  {
+    name: "a duplicate key inside metadata",
+    body: undefined,
+    raw: '{"event":"a","user_id":"u","metadata":{"k":1,"k":2}}',
+    status: 400,
+    code: "INVALID_JSON",
+  },
+  {
+    name: "a duplicate key written with an escape",
+    body: undefined,
+    raw: '{"event":"a","user_id":"u","us\\u0065r_id":"v"}',
+    status: 400,
+    code: "INVALID_JSON",
+  },
+  {
+    name: "a __proto__ key at the top",
+    body: undefined,
+    raw: '{"event":"a","user_id":"u","__proto__":{"polluted":true}}',
+    status: 400,
+    code: "VALIDATION_ERROR",
+    details: Object.fromEntries([["__proto__", ["is not a known field"]]]),
+  },
+  {
+    name: "a constructor key at the top",
+    body: undefined,
+    raw: '{"event":"a","user_id":"u","constructor":{"prototype":{"polluted":true}}}',
+    status: 400,
+    code: "VALIDATION_ERROR",
+    details: { constructor: ["is not a known field"] },
+  },
+  {
+    name: "client_ts in year 0000",
+    body: { ...valid, client_ts: "0000-01-01T00:00:00Z" },
+    status: 400,
+    code: "VALIDATION_ERROR",
+    details: { client_ts: [tsRule] },
+  },
+  {
+    name: "client_ts in month 13",
+    body: { ...valid, client_ts: "2026-13-01T00:00:00Z" },
+    status: 400,
+    code: "VALIDATION_ERROR",
+    details: { client_ts: [tsRule] },
+  },
+  {
+    name: "client_ts with a 5-digit year",
+    body: { ...valid, client_ts: "10000-01-01T00:00:00Z" },
+    status: 400,
+    code: "VALIDATION_ERROR",
+    details: { client_ts: [tsRule] },
+  },
+  {
+    name: "metadata nested 20,000 levels",
+    body: undefined,
+    raw: `{"event":"a","user_id":"u","metadata":${'{"a":'.repeat(20_000)}1${"}".repeat(20_000)}}`,
+    status: 400,
+    code: "VALIDATION_ERROR",
+    details: { metadata: ["must be at most 10 levels deep"] },
+  },
+  {
+    name: "an unknown field nested 20,000 levels",
+    body: undefined,
+    raw: `{"event":"a","user_id":"u","x":${"[".repeat(20_000)}${"]".repeat(20_000)}}`,
+    status: 400,
+    code: "VALIDATION_ERROR",
+    details: { x: ["is not a known field"] },
+  },
+  {
+    name: "an event nested 20,000 levels",
+    body: undefined,
+    raw: `{"event":${"[".repeat(20_000)}${"]".repeat(20_000)},"user_id":"u"}`,
+    status: 400,
+    code: "VALIDATION_ERROR",
+    details: { event: [textRule] },
+  },
+  {
+    name: "a number for user_id",
+    body: { ...valid, user_id: 5 },
+    status: 400,
+    code: "VALIDATION_ERROR",
+    details: { user_id: [textRule] },
+  },
+  {
+    name: "a number for id",
+    body: { ...valid, id: 123 },
+    status: 400,
+    code: "VALIDATION_ERROR",
+    details: { id: ["must be a UUID"] },
+  },
+  {
+    name: "a boolean for metadata",
+    body: { ...valid, metadata: true },
+    status: 400,
+    code: "VALIDATION_ERROR",
+    details: { metadata: ["must be a JSON object"] },
+  },
+  {
+    name: "a string for a batch's events",
+    path: "/v1/events/batch",
+    body: { events: "[]" },
+    status: 400,
+    code: "VALIDATION_ERROR",
+    details: { events: ["must be an array of events"] },
+  },
+  { name: "a body of whitespace", body: undefined, raw: "  \n ", status: 400, code: "INVALID_JSON" },
+  {
+    name: "a UTF-8 byte-order mark before the JSON",
+    body: undefined,
+    raw: new Uint8Array([0xef, 0xbb, 0xbf, 0x7b, 0x7d]),
+    status: 400,
+    code: "VALIDATION_ERROR",
+    details: { event: ["is required"], user_id: ["is required"] },
+  },
   { name: "text/plain", body: valid, contentType: "text/plain", status: 415, code: "UNSUPPORTED_MEDIA_TYPE" },
   { name: "no content type", body: valid, contentType: null, status: 415, code: "UNSUPPORTED_MEDIA_TYPE" },
   {
@@ -389,6 +509,23 @@ describe("ingest validation", () => {
       expect(gateway.published).toHaveLength(1);
     });
   }
+});
+
+describe("prototype pollution", () => {
+  it("stores a __proto__ key inside metadata as plain data and pollutes nothing", async () => {
+    const gateway = createTestGateway({ now: () => now });
+    const { key } = gateway.issueKey(["ingest"]);
+    const res = await gateway.app.request("/v1/events", {
+      method: "POST",
+      headers: { "x-api-key": key, "content-type": "application/json" },
+      body: '{"event":"a","user_id":"u","metadata":{"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}}}}',
+    });
+    expect(res.status, await res.clone().text()).toBe(202);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    const metadata = gateway.published[0]?.events[0]?.metadata as Record<string, unknown>;
+    expect(Object.keys(metadata)).toEqual(["__proto__", "constructor"]);
+    expect(Object.getPrototypeOf(metadata)).toBe(Object.prototype);
+  });
 });
 
 describe("ingest body size", () => {

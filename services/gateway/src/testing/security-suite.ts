@@ -72,6 +72,24 @@ export function describeSecurity(route: ProtectedRoute, makeGateway: () => TestG
       await expectUnauthorized(gateway, { authorization: `Bearer ${key}` });
     });
 
+    it("refuses a key in the query string, even beside a valid header", async () => {
+      const gateway = makeGateway();
+      const { key } = gateway.issueKey([route.scope]);
+      for (const query of [`?api_key=${key}`, `?key=${key}`, `?token=x`, `?q=${key}`]) {
+        const res = await gateway.app.request(route.path + query, request(route, { "x-api-key": key }));
+        const body = await res.json();
+        expect(res.status, `${query}: ${JSON.stringify(body)}`).toBe(401);
+        expect(body).toEqual({
+          error: {
+            code: "UNAUTHORIZED",
+            message: "API keys are not accepted in the URL; send X-API-Key or Authorization: Bearer.",
+            request_id: res.headers.get("x-request-id"),
+          },
+        });
+      }
+      expect(gateway.published).toEqual([]);
+    });
+
     it(`answers 403 to a key without the ${route.scope} scope`, async () => {
       const gateway = makeGateway();
       const { key } = gateway.issueKey([otherScope]);
