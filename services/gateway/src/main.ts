@@ -69,6 +69,8 @@ const server = serve(
     serverOptions: {
       requestTimeout: config.requestTimeoutMs,
       headersTimeout: Math.min(config.requestTimeoutMs, 10_000),
+      // Node enforces the timeouts only when it checks connections (every 30 s by default).
+      connectionsCheckingInterval: Math.min(30_000, Math.max(100, config.requestTimeoutMs / 4)),
     },
   },
   (info) => {
