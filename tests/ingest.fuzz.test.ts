@@ -134,6 +134,7 @@ describe("ingest fuzzing", () => {
     });
     const app = createApp({
       log: pino({ level: "silent" }),
+      db: pipeline.db,
       keys,
       usage: new KeyUsage(),
       publisher,

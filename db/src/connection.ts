@@ -1,5 +1,9 @@
 import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
+
+// Dates (UTC days) stay 'YYYY-MM-DD' strings: a JS Date would shift them into the local time zone.
+pg.types.setTypeParser(pg.types.builtins.DATE, (value) => value);
+
 import type { Database } from "./schema.ts";
 
 export function createDb(options: { url: string; maxConnections: number; applicationName: string }): Kysely<Database> {

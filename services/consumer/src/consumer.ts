@@ -1,4 +1,12 @@
-import { type Database, insertEvents, storedIds } from "@evpipe/db";
+import {
+  classifyFailure,
+  type Database,
+  type Failure,
+  maxAttempts,
+  retryDelayMs,
+  storedIds,
+  storeEvents as storeWithRollups,
+} from "@evpipe/db";
 import {
   createEnvelopeSchema,
   type EnvelopeEvent,
@@ -20,7 +28,6 @@ import {
 } from "nats";
 import * as v from "valibot";
 import { type DeadLetter, publishDeadLetter } from "./dead-letter.ts";
-import { classifyFailure, type Failure, maxAttempts, retryDelayMs } from "./failure.ts";
 
 export interface ConsumerDeps {
   log: Logger;
@@ -128,7 +135,7 @@ export function createConsumer(deps: ConsumerDeps) {
   }
 
   async function storeEvents(events: EnvelopeEvent[]): Promise<void> {
-    if (events.length > 0) await insertEvents(deps.db, events);
+    if (events.length > 0) await storeWithRollups(deps.db, events);
   }
 
   /**

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import type { Failure } from "@evpipe/db";
 import {
   type DeadLetterReason,
   deadLetterHeaders,
@@ -7,7 +8,6 @@ import {
   type NatsNames,
 } from "@evpipe/shared";
 import { headers, type JetStreamClient, type JsMsg } from "nats";
-import type { Failure } from "./failure.ts";
 
 export interface DeadLetter {
   reason: DeadLetterReason;

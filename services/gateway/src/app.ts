@@ -1,15 +1,21 @@
+import { classifyFailure, type Database } from "@evpipe/db";
 import type { EventLimits, KeyRing, KeyUsage, Logger } from "@evpipe/shared";
 import { type Context, Hono } from "hono";
+import type { Kysely } from "kysely";
 import type { GatewayEnv } from "./context.ts";
 import { ApiError } from "./errors.ts";
 import { requestContext } from "./middleware/request-context.ts";
 import type { EventPublisher } from "./publisher.ts";
 import { RateLimiter } from "./rate-limit.ts";
+import { eventsReadRoutes } from "./routes/events-read.ts";
 import { healthRoutes, type Readiness } from "./routes/health.ts";
 import { ingestRoutes } from "./routes/ingest.ts";
+import { statsRoutes } from "./routes/stats.ts";
 
 export interface GatewayDeps {
   log: Logger;
+  /** Only the read routes use it; accepting events never touches PostgreSQL. */
+  db: Kysely<Database>;
   keys: KeyRing;
   usage: KeyUsage;
   publisher: EventPublisher;
@@ -22,6 +28,11 @@ function errorResponse(c: Context<GatewayEnv>, err: unknown) {
   let apiError: ApiError;
   if (err instanceof ApiError) {
     apiError = err;
+  } else if (classifyFailure(err).kind === "outage") {
+    c.get("log").warn({ err }, "event store unavailable");
+    apiError = new ApiError("UNAVAILABLE", "The event store is unavailable; retry shortly.", {
+      headers: { "Retry-After": "5" },
+    });
   } else {
     c.get("log").error({ err }, "unhandled error");
     apiError = new ApiError("INTERNAL", "Internal error; quote the request id when reporting it.");
@@ -37,6 +48,8 @@ export function createApp(deps: GatewayDeps) {
     .use(requestContext(deps.log))
     .route("/", healthRoutes(deps.readiness))
     .route("/v1", ingestRoutes({ ...deps, now, limiter }))
+    .route("/v1", eventsReadRoutes({ ...deps, now, limiter }))
+    .route("/v1/stats", statsRoutes({ ...deps, now, limiter }))
     .notFound((c) => errorResponse(c, new ApiError("NOT_FOUND", `No route for ${c.req.method} ${c.req.path}.`)))
     .onError((err, c) => errorResponse(c, err));
 }

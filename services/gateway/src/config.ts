@@ -1,4 +1,5 @@
 import {
+  databaseUrlVar,
   eventLimitsEnv,
   eventLimitsFrom,
   integerVar,
@@ -15,6 +16,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined>) {
     {
       PORT: integerVar(8080, 0, 65535),
       NATS_URL: natsUrlVar,
+      DATABASE_URL: databaseUrlVar,
       NATS_NAMESPACE: namespaceVar,
       LOG_LEVEL: logLevelVar,
       PUBLISH_TIMEOUT_MS: integerVar(3000, 50, 60_000),
@@ -31,6 +33,7 @@ export function loadGatewayConfig(env: Record<string, string | undefined>) {
   return {
     port: parsed.PORT,
     natsUrl: parsed.NATS_URL,
+    databaseUrl: parsed.DATABASE_URL,
     namespace: parsed.NATS_NAMESPACE,
     logLevel: parsed.LOG_LEVEL,
     publishTimeoutMs: parsed.PUBLISH_TIMEOUT_MS,

@@ -1,3 +1,4 @@
+import { createDb } from "@evpipe/db";
 import {
   ConfigError,
   connectNats,
@@ -49,8 +50,11 @@ const publisher = createJetStreamPublisher({
   timeoutMs: config.publishTimeoutMs,
   maxInFlight: config.publishMaxInFlight,
 });
+// Connects lazily: the gateway starts, and accepts events, without PostgreSQL.
+const db = createDb({ url: config.databaseUrl, maxConnections: 4, applicationName: "evpipe-gateway" });
 const app = createApp({
   log,
+  db,
   keys,
   usage,
   limits: config.limits,
@@ -88,5 +92,6 @@ installShutdown({
     await flushUsage();
     await nc.drain();
     publisher.close();
+    await db.destroy();
   },
 });

@@ -1,6 +1,8 @@
+import { createDb, type Database } from "@evpipe/db";
 import {
   ConfigError,
   createLogger,
+  databaseUrlVar,
   defaultStreamSettings,
   isNotFound,
   logLevelVar,
@@ -12,16 +14,22 @@ import {
   parseEnv,
   streamConfigs,
 } from "@evpipe/shared";
+import { type Kysely, sql } from "kysely";
 import { connect, type NatsConnection } from "nats";
 import { pino } from "pino";
 import { CliError, usageExit } from "./cli-error.ts";
 import { type DlqContext, dlqCommand, dlqUsage } from "./dlq/command.ts";
 import { keysCommand, keysUsage } from "./keys.ts";
+import { rollupsCommand, rollupsUsage } from "./rollups.ts";
 
-const usage = `usage:\n${keysUsage}\n${dlqUsage}`;
+const usage = `usage:\n${keysUsage}\n${dlqUsage}\n${rollupsUsage}`;
 
 async function main(argv: string[]): Promise<void> {
-  const env = parseEnv({ NATS_URL: natsUrlVar, NATS_NAMESPACE: namespaceVar, LOG_LEVEL: logLevelVar }, process.env);
+  const env = parseEnv(
+    { NATS_URL: natsUrlVar, DATABASE_URL: databaseUrlVar, NATS_NAMESPACE: namespaceVar, LOG_LEVEL: logLevelVar },
+    process.env,
+  );
+  let db: Kysely<Database> | undefined;
   const names = natsNames(env.NATS_NAMESPACE);
   let nc: NatsConnection | undefined;
   const natsConnection = async () => {
@@ -72,11 +80,25 @@ async function main(argv: string[]): Promise<void> {
       case "dlq":
         await dlqCommand(rest, dlqContext);
         break;
+      case "rollups":
+        await rollupsCommand(
+          rest,
+          async () => {
+            db ??= createDb({ url: env.DATABASE_URL, maxConnections: 1, applicationName: "evpipe-ops" });
+            await sql`SELECT 1`.execute(db).catch((err: unknown) => {
+              throw new CliError(`cannot reach PostgreSQL: ${(err as Error).message}`);
+            });
+            return db;
+          },
+          print,
+        );
+        break;
       default:
         throw new CliError(usage, usageExit);
     }
   } finally {
     await nc?.drain();
+    await db?.destroy();
   }
 }
 

@@ -53,14 +53,15 @@ export function ingestRoutes(deps: IngestDeps) {
     return { ids: events.map((event) => event.id), receivedAt };
   }
 
+  // Guards per route, not with use(): sibling routers share the /v1 mount.
+  const guards = [requireScope(deps, "ingest"), requireJson] as const;
   return new Hono<GatewayEnv>()
-    .use(requireScope(deps, "ingest"), requireJson)
-    .post("/events", async (c) => {
+    .post("/events", ...guards, async (c) => {
       const event = validate(schemas.event, await readJson(c, deps.limits.maxBodyBytes));
       const { ids, receivedAt } = await accept(c, [event]);
       return c.json({ id: ids[0], status: "accepted", received_at: receivedAt }, 202);
     })
-    .post("/events/batch", async (c) => {
+    .post("/events/batch", ...guards, async (c) => {
       const { events } = validate(schemas.batch, await readJson(c, deps.limits.maxBodyBytes));
       const { ids, receivedAt } = await accept(c, events);
       return c.json({ accepted: ids.length, ids, received_at: receivedAt }, 202);

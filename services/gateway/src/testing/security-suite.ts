@@ -76,7 +76,8 @@ export function describeSecurity(route: ProtectedRoute, makeGateway: () => TestG
       const gateway = makeGateway();
       const { key } = gateway.issueKey([route.scope]);
       for (const query of [`?api_key=${key}`, `?key=${key}`, `?token=x`, `?q=${key}`]) {
-        const res = await gateway.app.request(route.path + query, request(route, { "x-api-key": key }));
+        const url = route.path.includes("?") ? `${route.path}&${query.slice(1)}` : route.path + query;
+        const res = await gateway.app.request(url, request(route, { "x-api-key": key }));
         const body = await res.json();
         expect(res.status, `${query}: ${JSON.stringify(body)}`).toBe(401);
         expect(body).toEqual({

@@ -1,3 +1,4 @@
+import { createDb } from "@evpipe/db";
 import {
   type ApiKeyRecord,
   defaultEventLimits,
@@ -27,6 +28,12 @@ export function createTestGateway(overrides: Partial<GatewayDeps> = {}) {
   let publishFailure: Error | undefined;
   const app = createApp({
     log: pino({ level: "silent" }),
+    // Lazy: unit tests never reach the database; tests/ gives a real one.
+    db: createDb({
+      url: "postgres://postgres@127.0.0.1:1/unit-tests-use-no-database",
+      maxConnections: 1,
+      applicationName: "unit",
+    }),
     keys,
     usage,
     limits: defaultEventLimits,

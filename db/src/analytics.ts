@@ -1,0 +1,111 @@
+import { type Kysely, sql } from "kysely";
+import type { Database } from "./schema.ts";
+
+type Db = Kysely<Database>;
+
+/** Every UTC day from `from` to `to` inclusive, as YYYY-MM-DD. */
+export function daysBetween(from: string, to: string): string[] {
+  const days: string[] = [];
+  for (let ms = Date.parse(`${from}T00:00:00Z`); ms <= Date.parse(`${to}T00:00:00Z`); ms += 86_400_000) {
+    days.push(new Date(ms).toISOString().slice(0, 10));
+  }
+  return days;
+}
+
+export async function dailyActiveUsers(
+  db: Db,
+  from: string,
+  to: string,
+): Promise<Array<{ day: string; users: number }>> {
+  const rows = await db
+    .selectFrom("daily_active_users")
+    .select(["day", "users"])
+    .where("day", ">=", from)
+    .where("day", "<=", to)
+    .execute();
+  const byDay = new Map(rows.map((row) => [row.day, Number(row.users)]));
+  return daysBetween(from, to).map((day) => ({ day, users: byDay.get(day) ?? 0 }));
+}
+
+/**
+ * The most frequent events in the range, with exact distinct users: counts come from the per-day counts, and
+ * distinct users over several days from the (event, day, user) rollup, for the top events only.
+ */
+export async function topEvents(
+  db: Db,
+  from: string,
+  to: string,
+  limit: number,
+): Promise<Array<{ event: string; count: number; users: number }>> {
+  const result = await sql<{ event: string; count: string; users: string }>`
+    WITH top AS (
+      SELECT event, sum(events) AS count, sum(users) AS user_days
+      FROM daily_event_counts
+      WHERE day BETWEEN ${from}::date AND ${to}::date
+      GROUP BY event
+      ORDER BY count DESC, event
+      LIMIT ${limit}
+    )
+    SELECT event, count,
+      CASE WHEN ${from}::date = ${to}::date THEN user_days
+      ELSE (SELECT count(DISTINCT u.user_id) FROM daily_event_users u
+            WHERE u.event = top.event AND u.day BETWEEN ${from}::date AND ${to}::date) END AS users
+    FROM top
+    ORDER BY count DESC, event`.execute(db);
+  return result.rows.map((row) => ({ event: row.event, count: Number(row.count), users: Number(row.users) }));
+}
+
+export interface Cohort {
+  cohort: string;
+  users: number;
+  /** retained[k]: how many of the cohort were active k days after their first day (retained[0] = users). */
+  retained: number[];
+}
+
+/** Users grouped by the UTC day they were first seen, and how many of them were active on each following day. */
+export async function retention(db: Db, from: string, to: string, days: number): Promise<Cohort[]> {
+  const result = await sql<{ cohort: string; offset: number; users: string }>`
+    SELECT f.first_day AS cohort, (a.day - f.first_day) AS offset, count(*) AS users
+    FROM user_first_seen f
+    JOIN daily_user_activity a
+      ON a.user_id = f.user_id AND a.day BETWEEN f.first_day AND f.first_day + ${days}::int
+    WHERE f.first_day BETWEEN ${from}::date AND ${to}::date
+    GROUP BY 1, 2`.execute(db);
+  const counts = new Map<string, number[]>();
+  for (const row of result.rows) {
+    const retained = counts.get(row.cohort) ?? new Array<number>(days + 1).fill(0);
+    retained[row.offset] = Number(row.users);
+    counts.set(row.cohort, retained);
+  }
+  return daysBetween(from, to).map((cohort) => {
+    const retained = counts.get(cohort) ?? new Array<number>(days + 1).fill(0);
+    return { cohort, users: retained[0] ?? 0, retained };
+  });
+}
+
+export async function eventById(db: Db, id: string) {
+  return db.selectFrom("events").selectAll().where("id", "=", id).executeTakeFirst();
+}
+
+/** A user's events, newest first, after the (occurred_at, id) of the cursor when given. */
+export async function eventsOfUser(db: Db, userId: string, limit: number, after?: { occurredAt: string; id: string }) {
+  let query = db
+    .selectFrom("events")
+    .selectAll()
+    // Full microsecond precision for the cursor; the Date in occurred_at keeps milliseconds only.
+    .select(sql<string>`to_json(occurred_at) #>> '{}'`.as("occurred_at_exact"))
+    .where("user_id", "=", userId)
+    .orderBy("occurred_at", "desc")
+    .orderBy("id", "desc")
+    .limit(limit);
+  if (after) {
+    query = query.where((eb) =>
+      eb(
+        eb.refTuple("occurred_at", "id"),
+        "<",
+        eb.tuple(sql<Date>`${after.occurredAt}::timestamptz`, sql<string>`${after.id}::uuid`),
+      ),
+    );
+  }
+  return query.execute();
+}

@@ -1,0 +1,63 @@
+import { parseRfc3339 } from "@evpipe/shared";
+import * as v from "valibot";
+import { ApiError } from "../errors.ts";
+
+const dayRule = "must be a date as YYYY-MM-DD";
+export const maxRangeDays = 366;
+
+export const dayParam = v.pipe(
+  v.string(dayRule),
+  v.check((value) => /^\d{4}-\d{2}-\d{2}$/.test(value) && !Number.isNaN(parseRfc3339(`${value}T00:00:00Z`)), dayRule),
+);
+
+export function integerParam(fallback: number, min: number, max: number) {
+  const rule = `must be a whole number from ${min} to ${max}`;
+  return v.optional(
+    v.pipe(
+      v.string(rule),
+      v.regex(/^\d{1,6}$/, rule),
+      v.transform(Number),
+      v.minValue(min, rule),
+      v.maxValue(max, rule),
+    ),
+    String(fallback),
+  );
+}
+
+const rangeDays = (from: string, to: string) => (Date.parse(to) - Date.parse(from)) / 86_400_000 + 1;
+
+/** `from` and `to` (UTC days, inclusive) plus the given parameters; see checkRange for how they relate. */
+export function rangeQuery<const TEntries extends v.ObjectEntries>(entries: TEntries) {
+  return v.strictObject({ from: dayParam, to: dayParam, ...entries }, (issue) =>
+    issue.expected === "never" ? "is not a known parameter" : "is required",
+  );
+}
+
+/** `to` not before `from`, and at most 366 days in all; else 400 naming `to`. */
+export function checkRange(from: string, to: string): void {
+  const problem =
+    to < from
+      ? "must not be before from"
+      : rangeDays(from, to) > maxRangeDays
+        ? `must be at most ${maxRangeDays} days after from`
+        : undefined;
+  if (problem)
+    throw new ApiError("VALIDATION_ERROR", "1 query parameter(s) are invalid.", { details: { to: [problem] } });
+}
+
+/** Parses query parameters, or answers 400 VALIDATION_ERROR naming each bad parameter. */
+export function parseQuery<TSchema extends v.GenericSchema>(
+  schema: TSchema,
+  query: Record<string, string>,
+): v.InferOutput<TSchema> {
+  const result = v.safeParse(schema, query);
+  if (result.success) return result.output;
+  const details = new Map<string, string[]>();
+  for (const issue of result.issues) {
+    const path = v.getDotPath(issue) ?? "query";
+    details.set(path, [...(details.get(path) ?? []), issue.message]);
+  }
+  throw new ApiError("VALIDATION_ERROR", `${details.size} query parameter(s) are invalid.`, {
+    details: Object.fromEntries(details),
+  });
+}

@@ -1,0 +1,64 @@
+import { type Database, dailyActiveUsers, retention, topEvents } from "@evpipe/db";
+import { Hono } from "hono";
+import type { Kysely } from "kysely";
+import * as v from "valibot";
+import type { GatewayEnv } from "../context.ts";
+import { type AuthDeps, requireScope } from "../middleware/auth.ts";
+import { checkRange, integerParam, parseQuery, rangeQuery } from "./read-params.ts";
+
+export const dauResponse = v.object({
+  from: v.string(),
+  to: v.string(),
+  days: v.array(v.object({ day: v.string(), users: v.number() })),
+});
+export const topEventsResponse = v.object({
+  from: v.string(),
+  to: v.string(),
+  events: v.array(v.object({ event: v.string(), count: v.number(), users: v.number() })),
+});
+export const retentionResponse = v.object({
+  from: v.string(),
+  to: v.string(),
+  days: v.number(),
+  cohorts: v.array(v.object({ cohort: v.string(), users: v.number(), retained: v.array(v.number()) })),
+});
+
+const dauQuery = rangeQuery({});
+const topEventsQuery = rangeQuery({ limit: integerParam(10, 1, 100) });
+const retentionQuery = rangeQuery({ days: integerParam(7, 1, 90) });
+
+export interface StatsDeps extends AuthDeps {
+  db: Kysely<Database>;
+}
+
+export function statsRoutes(deps: StatsDeps) {
+  return new Hono<GatewayEnv>()
+    .use(requireScope(deps, "read"))
+    .get("/dau", async (c) => {
+      const { from, to } = parseQuery(dauQuery, c.req.query());
+      checkRange(from, to);
+      const body: v.InferOutput<typeof dauResponse> = { from, to, days: await dailyActiveUsers(deps.db, from, to) };
+      return c.json(body);
+    })
+    .get("/top-events", async (c) => {
+      const { from, to, limit } = parseQuery(topEventsQuery, c.req.query());
+      checkRange(from, to);
+      const body: v.InferOutput<typeof topEventsResponse> = {
+        from,
+        to,
+        events: await topEvents(deps.db, from, to, limit),
+      };
+      return c.json(body);
+    })
+    .get("/retention", async (c) => {
+      const { from, to, days } = parseQuery(retentionQuery, c.req.query());
+      checkRange(from, to);
+      const body: v.InferOutput<typeof retentionResponse> = {
+        from,
+        to,
+        days,
+        cohorts: await retention(deps.db, from, to, days),
+      };
+      return c.json(body);
+    });
+}

@@ -1,0 +1,2 @@
+export * from "./security-suite.ts";
+export * from "./test-deps.ts";

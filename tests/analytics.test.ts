@@ -1,0 +1,257 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readDeadLetters } from "./support/dead-letters.ts";
+import { type JsonResponse, postJson } from "./support/http.ts";
+import { createTestPipeline, type TestPipeline } from "./support/pipeline.ts";
+import { installPoisonTrigger, removePoisonTrigger } from "./support/poison.ts";
+import { type RunningService, runOps, startService } from "./support/processes.ts";
+import { waitFor } from "./support/wait-for.ts";
+
+let pipeline: TestPipeline;
+let gateway: RunningService;
+let consumer: RunningService;
+let key: string;
+
+const u5 = "poison-23514-u5";
+const id = (n: number) => `0192e4c2-0000-7000-8000-${String(n).padStart(12, "0")}`;
+// Days are UTC days of occurred_at. Expected answers are worked out by hand in the comments.
+const batchA = [
+  { id: id(1), event: "signup", user_id: "u1", client_ts: "2026-11-01T10:00:00Z" },
+  { id: id(2), event: "click", user_id: "u1", client_ts: "2026-11-01T11:00:00Z" },
+  { id: id(3), event: "click", user_id: "u1", client_ts: "2026-11-02T09:00:00Z" },
+  { id: id(4), event: "click", user_id: "u1", client_ts: "2026-11-03T09:00:00Z" },
+  { id: id(5), event: "signup", user_id: "u2", client_ts: "2026-11-01T12:00:00Z" },
+  // 23:30 on Nov 2 in UTC-5 is 04:30 on Nov 3 UTC: counted on Nov 3.
+  { id: id(6), event: "click", user_id: "u2", client_ts: "2026-11-02T23:30:00-05:00" },
+  { id: id(7), event: "signup", user_id: "u3", client_ts: "2026-11-02T08:00:00Z" },
+  { id: id(8), event: "purchase", user_id: "u3", client_ts: "2026-11-02T08:10:00Z" },
+  { id: id(9), event: "purchase", user_id: "u3", client_ts: "2026-11-02T08:20:00Z" },
+  { id: id(10), event: "click", user_id: "u3", client_ts: "2026-11-03T10:00:00Z" },
+  { id: id(11), event: "click", user_id: "u4", client_ts: "2026-11-03T11:00:00Z" },
+];
+// Arrives later but happened first: moves u4's first-seen day from Nov 3 to Nov 1.
+const lateEvent = { id: id(12), event: "click", user_id: "u4", client_ts: "2026-11-01T08:00:00Z" };
+// Dead-lettered by the poison trigger, then replayed twice.
+const replayed = { id: id(13), event: "purchase", user_id: u5, client_ts: "2026-11-03T12:00:00Z" };
+
+async function get<T>(path: string, apiKey = key): Promise<JsonResponse<T>> {
+  const res = await fetch(gateway.url + path, { headers: { "x-api-key": apiKey } });
+  return { status: res.status, headers: res.headers, body: (await res.json()) as T };
+}
+
+async function settled() {
+  await waitFor("the consumer to settle everything", async () => {
+    const info = await pipeline.jsm.consumers.info(pipeline.names.eventsStream, pipeline.names.writerConsumer);
+    return info.num_pending === 0 && info.num_ack_pending === 0;
+  });
+}
+
+const env = () => ({
+  NATS_URL: pipeline.natsUrl,
+  NATS_NAMESPACE: pipeline.namespace,
+  DATABASE_URL: pipeline.databaseUrl,
+  LOG_LEVEL: "warn",
+});
+
+beforeAll(async () => {
+  pipeline = await createTestPipeline();
+  await installPoisonTrigger(pipeline.db);
+  ({ key } = await pipeline.createKey(["ingest", "read"]));
+  [gateway, consumer] = await Promise.all([
+    startService("gateway", pipeline.serviceEnv()),
+    startService("consumer", pipeline.serviceEnv()),
+  ]);
+  const send = async (events: unknown[]) => {
+    const res = await postJson(gateway.url, "/v1/events/batch", { events }, { "x-api-key": key });
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+  };
+  await send(batchA);
+  await settled();
+  await send([lateEvent]);
+  // A redelivery the duplicate window no longer catches: the same events again under a new message id.
+  const envelope = {
+    v: 1,
+    events: [batchA[2], batchA[0]].map((e) => ({
+      ...e,
+      received_at: "2026-11-23T00:00:00.000Z",
+      request_id: "again",
+      key_id: "k",
+    })),
+  };
+  await pipeline.js.publish(pipeline.names.eventsSubject, JSON.stringify(envelope), {
+    msgID: "redelivered-after-window",
+  });
+  await send([replayed]);
+  await waitFor(
+    "the dead letter",
+    async () => (await readDeadLetters(pipeline.jsm, pipeline.names.dlqStream)).length === 1,
+  );
+  await removePoisonTrigger(pipeline.db);
+  for (let i = 0; i < 2; i++) expect((await runOps(["dlq", "replay", "--all", "--json"], env())).code).toBe(0);
+  await waitFor("the replayed event", async () => (await pipeline.storedCount([replayed.id])) === 1);
+  await settled();
+});
+
+afterAll(async () => {
+  await Promise.all([gateway?.stop(), consumer?.stop()]);
+  await pipeline?.cleanup();
+});
+
+const expectedDau = [
+  { day: "2026-11-01", users: 3 }, // u1, u2, u4 (late)
+  { day: "2026-11-02", users: 2 }, // u1, u3
+  { day: "2026-11-03", users: 5 }, // u1, u2 (via UTC-5), u3, u4, u5 (replayed)
+  { day: "2026-11-04", users: 0 },
+];
+const expectedTop = [
+  { event: "click", count: 7, users: 4 },
+  { event: "purchase", count: 3, users: 2 },
+  { event: "signup", count: 3, users: 3 },
+];
+const expectedRetention = [
+  { cohort: "2026-11-01", users: 3, retained: [3, 1, 3] },
+  { cohort: "2026-11-02", users: 1, retained: [1, 1, 0] },
+  { cohort: "2026-11-03", users: 1, retained: [1, 0, 0] },
+];
+
+async function expectAnswers() {
+  expect((await get("/v1/stats/dau?from=2026-11-01&to=2026-11-04")).body).toEqual({
+    from: "2026-11-01",
+    to: "2026-11-04",
+    days: expectedDau,
+  });
+  expect((await get("/v1/stats/top-events?from=2026-11-01&to=2026-11-04")).body).toEqual({
+    from: "2026-11-01",
+    to: "2026-11-04",
+    events: expectedTop,
+  });
+  expect((await get("/v1/stats/retention?from=2026-11-01&to=2026-11-03&days=2")).body).toEqual({
+    from: "2026-11-01",
+    to: "2026-11-03",
+    days: 2,
+    cohorts: expectedRetention,
+  });
+}
+
+describe("analytics", () => {
+  it("answers DAU, top events and retention exactly, counting no redelivered or replayed event twice", async () => {
+    await expectAnswers();
+    expect((await get("/v1/stats/top-events?from=2026-11-02&to=2026-11-02")).body).toMatchObject({
+      events: [
+        { event: "purchase", count: 2, users: 1 },
+        { event: "click", count: 1, users: 1 },
+        { event: "signup", count: 1, users: 1 },
+      ],
+    });
+    expect(
+      (await get<{ events: unknown[] }>("/v1/stats/top-events?from=2026-11-01&to=2026-11-04&limit=1")).body.events,
+    ).toEqual([expectedTop[0]]);
+  });
+
+  it("rollups verify agrees with a raw recount; a corrupted rollup is found and rebuild repairs it", async () => {
+    const ok = await runOps(["rollups", "verify"], env());
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain("The rollups agree with a raw recount of the events.");
+
+    await pipeline.db.updateTable("daily_active_users").set({ users: 99 }).where("day", "=", "2026-11-02").execute();
+    await pipeline.db.deleteFrom("daily_event_users").where("user_id", "=", "u4").execute();
+    const bad = await runOps(["rollups", "verify", "--json"], env());
+    expect(bad.code).toBe(1);
+    const report = JSON.parse(bad.stdout) as { agree: boolean; mismatches: Array<{ rollup: string; key: string }> };
+    expect(report.agree).toBe(false);
+    expect(report.mismatches.map((m) => `${m.rollup} ${m.key}`).sort()).toEqual([
+      "daily_active_users 2026-11-02",
+      "daily_event_users 2026-11-01 click u4",
+      "daily_event_users 2026-11-03 click u4",
+    ]);
+
+    const partial = await runOps(["rollups", "rebuild", "--from", "2026-11-02", "--to", "2026-11-02"], env());
+    expect(partial.code, partial.stderr).toBe(0);
+    expect((await runOps(["rollups", "verify", "--from", "2026-11-02", "--to", "2026-11-02"], env())).code).toBe(0);
+    expect((await runOps(["rollups", "rebuild"], env())).code).toBe(0);
+    expect((await runOps(["rollups", "verify"], env())).code).toBe(0);
+    await expectAnswers();
+  });
+
+  it("rollups refuses bad ranges", async () => {
+    for (const [args, message] of [
+      [["rollups", "rebuild", "--from", "2026-11-02"], "give both --from and --to"],
+      [["rollups", "verify", "--from", "2026-11-03", "--to", "2026-11-01"], "--to must not be before --from"],
+      [["rollups", "verify", "--from", "2026-02-30", "--to", "2026-03-01"], '--from "2026-02-30" is not a date'],
+    ] as const) {
+      const result = await runOps([...args], env());
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(message);
+    }
+  });
+
+  it("looks an event up by id, and 404s one that is not stored", async () => {
+    const found = await get<Record<string, unknown>>(`/v1/events/${id(6)}`);
+    expect(found.status).toBe(200);
+    expect(found.body).toEqual({
+      id: id(6),
+      event: "click",
+      user_id: "u2",
+      occurred_at: "2026-11-03T04:30:00.000Z",
+      received_at: expect.any(String),
+      stored_at: expect.any(String),
+      metadata: null,
+      request_id: expect.any(String),
+      key_id: expect.any(String),
+    });
+    const missing = await get<{ error: { code: string } }>(`/v1/events/${id(999)}`);
+    expect(missing.status).toBe(404);
+    expect(missing.body.error.code).toBe("NOT_FOUND");
+    const bad = await get<{ error: { details: unknown } }>("/v1/events/not-a-uuid");
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.details).toEqual({ id: ["must be a UUID"] });
+  });
+
+  it("pages through a user's events newest first with a cursor, each exactly once", async () => {
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: JsonResponse<{ events: Array<{ id: string; occurred_at: string }>; next_cursor: string | null }> =
+        await get(`/v1/events?user_id=u1&limit=3${cursor ? `&cursor=${cursor}` : ""}`);
+      expect(page.status).toBe(200);
+      seen.push(...page.body.events.map((event) => event.id));
+      cursor = page.body.next_cursor;
+    } while (cursor);
+    expect(seen).toEqual([id(4), id(3), id(2), id(1)]);
+  });
+
+  it.each([
+    ["/v1/stats/dau?from=2026-02-30&to=2026-03-01", { from: ["must be a date as YYYY-MM-DD"] }],
+    ["/v1/stats/dau?from=yesterday&to=2026-03-01", { from: ["must be a date as YYYY-MM-DD"] }],
+    ["/v1/stats/dau?to=2026-03-01", { from: ["is required"] }],
+    ["/v1/stats/dau?from=2026-03-02&to=2026-03-01", { to: ["must not be before from"] }],
+    ["/v1/stats/dau?from=2025-01-01&to=2026-01-02", { to: ["must be at most 366 days after from"] }],
+    ["/v1/stats/dau?from=2026-03-01&to=2026-03-01&tz=CET", { tz: ["is not a known parameter"] }],
+    ["/v1/stats/top-events?from=2026-03-01&to=2026-03-01&limit=0", { limit: ["must be a whole number from 1 to 100"] }],
+    [
+      "/v1/stats/top-events?from=2026-03-01&to=2026-03-01&limit=101",
+      { limit: ["must be a whole number from 1 to 100"] },
+    ],
+    [
+      "/v1/stats/top-events?from=2026-03-01&to=2026-03-01&limit=ten",
+      { limit: ["must be a whole number from 1 to 100"] },
+    ],
+    ["/v1/stats/retention?from=2026-03-01&to=2026-03-01&days=0", { days: ["must be a whole number from 1 to 90"] }],
+    ["/v1/events?limit=5", { user_id: ["is required"] }],
+    ["/v1/events?user_id=u1&limit=101", { limit: ["must be a whole number from 1 to 100"] }],
+    ["/v1/events?user_id=u1&cursor=bogus", { cursor: ["is not a cursor this API returned"] }],
+  ])("answers %s with 400 naming each bad parameter", async (path, details) => {
+    const res = await get<{ error: Record<string, unknown> }>(path);
+    expect(res.status, JSON.stringify(res.body)).toBe(400);
+    expect(res.body.error).toMatchObject({
+      code: "VALIDATION_ERROR",
+      details,
+      request_id: res.headers.get("x-request-id"),
+    });
+  });
+
+  it("allows a 366-day range and zero-fills it", async () => {
+    const res = await get<{ days: unknown[] }>("/v1/stats/dau?from=2025-11-04&to=2026-11-04");
+    expect(res.status).toBe(200);
+    expect(res.body.days).toHaveLength(366);
+  });
+});
