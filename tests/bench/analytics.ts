@@ -1,0 +1,207 @@
+import os from "node:os";
+import {
+  createDb,
+  type Database,
+  dailyActiveUsers,
+  daysBetween,
+  dropDatabase,
+  ensureDatabase,
+  insertEvents,
+  migrateToLatest,
+  retention,
+  storeEvents,
+  topEvents,
+} from "@evpipe/db";
+import type { EnvelopeEvent } from "@evpipe/shared";
+import { type Kysely, sql } from "kysely";
+
+// `pnpm bench` (second part): analytics on rollups vs raw scans over a generated data set, loaded through the
+// consumer's own insert path. BENCH_ANALYTICS_EVENTS (10,000,000) sets the size; 0 skips this part.
+const progress = (message: string) => process.stderr.write(`bench analytics: ${message}\n`);
+const env = process.env;
+const total = Number(env.BENCH_ANALYTICS_EVENTS ?? 10_000_000);
+const compareEvents = Number(env.BENCH_ROLLUP_COMPARE_EVENTS ?? 1_000_000);
+const serverUrl = env.DATABASE_URL || "postgres://postgres@127.0.0.1:5432/postgres";
+const days = 90;
+const users = 200_000;
+const eventNames = Array.from({ length: 40 }, (_, i) => `event_${String(i).padStart(2, "0")}`);
+const lastDay = "2026-11-22";
+const firstDayMs = Date.parse(`${lastDay}T00:00:00Z`) - (days - 1) * 86_400_000;
+
+/** A deterministic generator (mulberry32), so every run loads the same events. */
+function random(seed: number) {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Skewed like real traffic: a few heavy users and popular events, uniform over the days. */
+function* generate(count: number, seed: number, batchSize: number): Generator<EnvelopeEvent[]> {
+  const next = random(seed);
+  let n = 0;
+  while (n < count) {
+    const batch: EnvelopeEvent[] = [];
+    for (let i = 0; i < batchSize && n < count; i++, n++) {
+      const at = new Date(firstDayMs + Math.floor(next() * days * 86_400_000)).toISOString();
+      batch.push({
+        id: `${seed.toString(16).padStart(8, "0")}-0000-4000-8000-${n.toString(16).padStart(12, "0")}`,
+        event: eventNames[Math.floor(eventNames.length * next() ** 3)] as string,
+        user_id: `user-${Math.floor(users * next() ** 2)}`,
+        client_ts: at,
+        received_at: at,
+        request_id: "bench",
+        key_id: "bench",
+      });
+    }
+    yield batch;
+  }
+}
+
+async function load(db: Kysely<Database>, count: number, seed: number, write: typeof storeEvents): Promise<number> {
+  const started = performance.now();
+  const batches = generate(count, seed, 2000);
+  // Four writers, like the consumer's default concurrency.
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      for (let batch = batches.next(); !batch.done; batch = batches.next()) await write(db, batch.value);
+    }),
+  );
+  return count / ((performance.now() - started) / 1000);
+}
+
+async function withDatabase<T>(name: string, use: (db: Kysely<Database>) => Promise<T>): Promise<T> {
+  const url = new URL(serverUrl);
+  url.pathname = `/evp_bench_${name}_${process.pid}`;
+  await ensureDatabase(url.toString());
+  const db = createDb({ url: url.toString(), maxConnections: 5, applicationName: "evpipe-bench" });
+  try {
+    await migrateToLatest(db);
+    return await use(db);
+  } finally {
+    await db.destroy();
+    await dropDatabase(url.toString());
+  }
+}
+
+async function timings(runs: number, query: () => Promise<unknown>): Promise<{ p50: number; p95: number }> {
+  for (let i = 0; i < 3; i++) await query();
+  const samples: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const started = performance.now();
+    await query();
+    samples.push(performance.now() - started);
+  }
+  samples.sort((a, b) => a - b);
+  const at = (q: number) => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))] as number;
+  return { p50: at(0.5), p95: at(0.95) };
+}
+
+async function main() {
+  if (total === 0) return;
+  const rows: Array<[string, string, string]> = [];
+  const problems: string[] = [];
+
+  progress(
+    `insert throughput with rollups off and on: ${compareEvents.toLocaleString()} events each into empty tables`,
+  );
+  const off = await withDatabase("off", (db) => load(db, compareEvents, 1, insertEvents));
+  const on = await withDatabase("on", (db) => load(db, compareEvents, 1, storeEvents));
+  rows.push(["insert events/s, rollups off (4 writers, 2000/statement)", Math.round(off).toLocaleString(), ""]);
+  rows.push(["insert events/s, rollups on", Math.round(on).toLocaleString(), ""]);
+  rows.push(["rollup cost (1 - on/off)", `${Math.round((1 - on / off) * 100)}%`, "<= 30%"]);
+
+  await withDatabase("analytics", async (db) => {
+    progress(
+      `loading ${total.toLocaleString()} events (${days} days, ${users.toLocaleString()} users, ${eventNames.length} events)`,
+    );
+    const rate = await load(db, total, 2, storeEvents);
+    rows.push([
+      `load of ${total.toLocaleString()} events with rollups, events/s`,
+      Math.round(rate).toLocaleString(),
+      "",
+    ]);
+    await sql`VACUUM ANALYZE`.execute(db);
+
+    const to = lastDay;
+    const from = daysBetween(
+      new Date(Date.parse(`${to}T00:00:00Z`) - 29 * 86_400_000).toISOString().slice(0, 10),
+      to,
+    )[0] as string;
+    const window = sql`occurred_at >= ${from}::date AT TIME ZONE 'UTC' AND occurred_at < (${to}::date + 1) AT TIME ZONE 'UTC'`;
+    const cohortTo = daysBetween(from, to)[29 - 7] as string;
+
+    const rawDau = async () =>
+      (
+        await sql<{
+          day: string;
+          users: string;
+        }>`SELECT (occurred_at AT TIME ZONE 'UTC')::date AS day, count(DISTINCT user_id) AS users
+          FROM events WHERE ${window} GROUP BY 1 ORDER BY 1`.execute(db)
+      ).rows.map((r) => ({ day: r.day, users: Number(r.users) }));
+    const rawTop = async () =>
+      (
+        await sql<{
+          event: string;
+          count: string;
+          users: string;
+        }>`SELECT event, count(*) AS count, count(DISTINCT user_id) AS users
+          FROM events WHERE ${window} GROUP BY event ORDER BY count DESC, event LIMIT 10`.execute(db)
+      ).rows.map((r) => ({ event: r.event, count: Number(r.count), users: Number(r.users) }));
+    const rawRetention = async () =>
+      (
+        await sql<{ cohort: string; offset: number; users: string }>`
+          WITH first AS (SELECT user_id, min((occurred_at AT TIME ZONE 'UTC')::date) AS first_day FROM events GROUP BY user_id),
+          activity AS (SELECT DISTINCT user_id, (occurred_at AT TIME ZONE 'UTC')::date AS day FROM events)
+          SELECT f.first_day AS cohort, a.day - f.first_day AS offset, count(*) AS users
+          FROM first f JOIN activity a ON a.user_id = f.user_id AND a.day BETWEEN f.first_day AND f.first_day + 7
+          WHERE f.first_day BETWEEN ${from}::date AND ${cohortTo}::date GROUP BY 1, 2`.execute(db)
+      ).rows;
+
+    const queries = [
+      { name: "DAU, 30 days", api: () => dailyActiveUsers(db, from, to), raw: rawDau, target: "p95 <= 20 ms" },
+      { name: "top 10 events, 30 days", api: () => topEvents(db, from, to, 10), raw: rawTop, target: "p95 <= 20 ms" },
+      {
+        name: "retention, 30 cohorts x 7 days",
+        api: () => retention(db, from, daysBetween(from, to)[29 - 7] as string, 7),
+        raw: rawRetention,
+        target: "",
+      },
+    ];
+    for (const query of queries) {
+      progress(`timing ${query.name}`);
+      const api = await timings(30, query.api);
+      const raw = await timings(3, query.raw);
+      rows.push([`${query.name}: rollups p50 / p95`, `${api.p50.toFixed(1)} / ${api.p95.toFixed(1)} ms`, query.target]);
+      rows.push([`${query.name}: raw scan p50`, `${raw.p50.toFixed(0)} ms`, ""]);
+    }
+    // The rollups must give the raw scans' answers, or the speed means nothing.
+    const dau = await dailyActiveUsers(db, from, to);
+    if (JSON.stringify(dau) !== JSON.stringify(await rawDau()))
+      problems.push("DAU from rollups differs from the raw scan");
+    if (JSON.stringify(await topEvents(db, from, to, 10)) !== JSON.stringify(await rawTop())) {
+      problems.push("top events from rollups differ from the raw scan");
+    }
+    const cohorts = await retention(db, from, cohortTo, 7);
+    const rawCells = new Map((await rawRetention()).map((r) => [`${r.cohort}/${r.offset}`, Number(r.users)]));
+    const mismatched = cohorts
+      .flatMap((c) => c.retained.map((n, k) => [c.cohort, k, n] as const))
+      .filter(([c, k, n]) => (rawCells.get(`${c}/${k}`) ?? 0) !== n);
+    if (mismatched.length > 0) problems.push(`retention differs from the raw scan in ${mismatched.length} cells`);
+    rows.push(["rollup answers == raw scan answers", problems.length === 0 ? "yes" : "NO", "equal"]);
+  });
+
+  const width = Math.max(...rows.map((r) => r[0].length));
+  const valueWidth = Math.max(...rows.map((r) => r[1].length));
+  process.stdout.write(`\nevpipe analytics benchmark: ${os.cpus().length} CPUs, node ${process.version}\n`);
+  process.stdout.write(`${"metric".padEnd(width)}  ${"value".padStart(valueWidth)}  target\n`);
+  for (const [metric, value, target] of rows)
+    process.stdout.write(`${metric.padEnd(width)}  ${value.padStart(valueWidth)}  ${target}\n`);
+  for (const problem of problems) process.stdout.write(`PROBLEM: ${problem}\n`);
+  if (problems.length > 0) process.exitCode = 1;
+}
+
+await main();
