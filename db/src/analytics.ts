@@ -64,11 +64,12 @@ export interface Cohort {
 
 /** Users grouped by the UTC day they were first seen, and how many of them were active on each following day. */
 export async function retention(db: Db, from: string, to: string, days: number): Promise<Cohort[]> {
+  // One primary-key probe per cohort user and day offset.
   const result = await sql<{ cohort: string; offset: number; users: string }>`
-    SELECT f.first_day AS cohort, (a.day - f.first_day) AS offset, count(*) AS users
+    SELECT f.first_day AS cohort, k AS offset, count(*) AS users
     FROM user_first_seen f
-    JOIN daily_user_activity a
-      ON a.user_id = f.user_id AND a.day BETWEEN f.first_day AND f.first_day + ${days}::int
+    CROSS JOIN generate_series(0, ${days}::int) AS k
+    JOIN daily_user_activity a ON a.day = f.first_day + k AND a.user_id = f.user_id
     WHERE f.first_day BETWEEN ${from}::date AND ${to}::date
     GROUP BY 1, 2`.execute(db);
   const counts = new Map<string, number[]>();

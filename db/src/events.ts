@@ -62,8 +62,8 @@ export async function storeEvents(
       RETURNING id, event, user_id, (occurred_at AT TIME ZONE 'UTC')::date AS day
     ),
     new_activity AS (
-      INSERT INTO daily_user_activity (user_id, day)
-      SELECT DISTINCT user_id, day FROM inserted ORDER BY user_id, day
+      INSERT INTO daily_user_activity (day, user_id)
+      SELECT DISTINCT day, user_id FROM inserted ORDER BY day, user_id
       ON CONFLICT DO NOTHING
       RETURNING day
     ),

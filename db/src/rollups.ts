@@ -27,8 +27,8 @@ export async function rebuildRollups(db: Kysely<Database>, range?: DayRange): Pr
     await sql`LOCK TABLE daily_user_activity, daily_active_users, daily_event_users, daily_event_counts, user_first_seen
       IN SHARE ROW EXCLUSIVE MODE`.execute(trx);
     await sql`DELETE FROM daily_user_activity WHERE ${daysIn(range)}`.execute(trx);
-    await sql`INSERT INTO daily_user_activity (user_id, day)
-      SELECT DISTINCT user_id, ${dayOf} FROM events WHERE ${eventsIn(range)}`.execute(trx);
+    await sql`INSERT INTO daily_user_activity (day, user_id)
+      SELECT DISTINCT ${dayOf}, user_id FROM events WHERE ${eventsIn(range)}`.execute(trx);
     await sql`DELETE FROM daily_active_users WHERE ${daysIn(range)}`.execute(trx);
     await sql`INSERT INTO daily_active_users (day, users)
       SELECT day, count(*) FROM daily_user_activity WHERE ${daysIn(range)} GROUP BY day`.execute(trx);

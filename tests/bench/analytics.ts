@@ -39,14 +39,18 @@ function random(seed: number) {
   };
 }
 
-/** Skewed like real traffic: a few heavy users and popular events, uniform over the days. */
+/**
+ * Skewed like real traffic (a few heavy users and popular events) and arriving in time order as ingestion
+ * does, each day's events in random order within the day.
+ */
 function* generate(count: number, seed: number, batchSize: number): Generator<EnvelopeEvent[]> {
   const next = random(seed);
   let n = 0;
   while (n < count) {
     const batch: EnvelopeEvent[] = [];
     for (let i = 0; i < batchSize && n < count; i++, n++) {
-      const at = new Date(firstDayMs + Math.floor(next() * days * 86_400_000)).toISOString();
+      const dayStart = firstDayMs + Math.floor((n / count) * days) * 86_400_000;
+      const at = new Date(dayStart + Math.floor(next() * 86_400_000)).toISOString();
       batch.push({
         id: `${seed.toString(16).padStart(8, "0")}-0000-4000-8000-${n.toString(16).padStart(12, "0")}`,
         event: eventNames[Math.floor(eventNames.length * next() ** 3)] as string,
