@@ -23,6 +23,17 @@ export function parseEnv<const TEntries extends v.ObjectEntries>(
   throw new ConfigError(`invalid configuration: ${problems.join("; ")}`);
 }
 
+/** A service's configuration, or exit 1 with the problem on stderr: the variable's name, never its value. */
+export function loadConfigOrExit<T>(service: string, load: (env: Record<string, string | undefined>) => T): T {
+  try {
+    return load(process.env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${service}: ${err.message}\n`);
+    process.exit(1);
+  }
+}
+
 export function integerVar(fallback: number, min: number, max: number) {
   return v.optional(
     v.pipe(

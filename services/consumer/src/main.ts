@@ -1,9 +1,9 @@
 import { createDb } from "@evpipe/db";
 import {
-  ConfigError,
   connectNats,
   createLogger,
   installShutdown,
+  loadConfigOrExit,
   natsConnected,
   natsNames,
   provisionStreams,
@@ -13,14 +13,7 @@ import { loadConsumerConfig } from "./config.ts";
 import { createConsumer } from "./consumer.ts";
 import { createHealthApp } from "./health.ts";
 
-let config: ReturnType<typeof loadConsumerConfig>;
-try {
-  config = loadConsumerConfig(process.env);
-} catch (err) {
-  if (!(err instanceof ConfigError)) throw err;
-  process.stderr.write(`consumer: ${err.message}\n`);
-  process.exit(1);
-}
+const config = loadConfigOrExit("consumer", loadConsumerConfig);
 
 const log = createLogger({ service: "consumer", level: config.logLevel });
 const names = natsNames(config.namespace);

@@ -1,11 +1,11 @@
 import { createDb } from "@evpipe/db";
 import {
-  ConfigError,
   connectNats,
   createLogger,
   installShutdown,
   KeyRing,
   KeyUsage,
+  loadConfigOrExit,
   natsConnected,
   natsNames,
   openKeysBucket,
@@ -19,14 +19,7 @@ import { createApp } from "./app.ts";
 import { loadGatewayConfig } from "./config.ts";
 import { createJetStreamPublisher } from "./publisher.ts";
 
-let config: ReturnType<typeof loadGatewayConfig>;
-try {
-  config = loadGatewayConfig(process.env);
-} catch (err) {
-  if (!(err instanceof ConfigError)) throw err;
-  process.stderr.write(`gateway: ${err.message}\n`);
-  process.exit(1);
-}
+const config = loadConfigOrExit("gateway", loadGatewayConfig);
 
 const log = createLogger({ service: "gateway", level: config.logLevel });
 const names = natsNames(config.namespace);
