@@ -85,6 +85,25 @@ describe("pnpm ops keys", () => {
     expect(res.status, JSON.stringify(res.body)).toBe(202);
   });
 
+  it("answers the read routes with 503 UNAVAILABLE while PostgreSQL is unreachable, and still accepts events", async () => {
+    const { key } = await pipeline.createKey(["ingest", "read"]);
+    const res = await fetch(`${gateway.url}/v1/stats/dau?from=2026-11-01&to=2026-11-02`, {
+      headers: { "x-api-key": key },
+    });
+    const body = await res.json();
+    expect(res.status, JSON.stringify(body)).toBe(503);
+    expect(res.headers.get("retry-after")).toBe("5");
+    expect(body).toEqual({
+      error: {
+        code: "UNAVAILABLE",
+        message: "The event store is unavailable; retry shortly.",
+        request_id: res.headers.get("x-request-id"),
+      },
+    });
+    const accepted = await postJson(gateway.url, "/v1/events", { event: "e", user_id: "u" }, { "x-api-key": key });
+    expect(accepted.status).toBe(202);
+  });
+
   it.each([
     [["keys", "create", "--name", "x", "--scopes", "ingest,write"], 2, "unknown scope(s) write"],
     [["keys", "create", "--scopes", "ingest"], 2, "--name is required"],
