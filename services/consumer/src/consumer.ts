@@ -353,6 +353,7 @@ export function createConsumer(deps: ConsumerDeps) {
     void stopPulling();
   }
 
+  /** One loop per pause: it ends once pulling has resumed; a later outage starts a new one. */
   async function probeUntilBack(): Promise<void> {
     await stopPulling();
     const started = Date.now();
@@ -365,15 +366,18 @@ export function createConsumer(deps: ConsumerDeps) {
         deps.log.debug({ err }, "database still unavailable");
         continue;
       }
+      // Consuming before pulling: a message delivered in between must not be given back.
       state = "consuming";
-      reason = undefined;
-      deps.log.info({ outcome: "resumed", pausedMs: Date.now() - started }, "database back, resuming");
       try {
         await pull();
       } catch (err) {
-        deps.log.error({ err }, "could not resume pulling");
         state = "paused";
+        deps.log.error({ err }, "could not resume pulling; retrying");
+        continue;
       }
+      reason = undefined;
+      deps.log.info({ outcome: "resumed", pausedMs: Date.now() - started }, "database back, resuming");
+      return;
     }
   }
 
