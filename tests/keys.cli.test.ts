@@ -87,8 +87,12 @@ describe("pnpm ops keys", () => {
 
   it("answers the read routes with 503 UNAVAILABLE while PostgreSQL is unreachable, and still accepts events", async () => {
     const { key } = await pipeline.createKey(["ingest", "read"]);
-    const res = await fetch(`${gateway.url}/v1/stats/dau?from=2026-11-01&to=2026-11-02`, {
-      headers: { "x-api-key": key },
+    // The new key reaches the gateway through its bucket watch: wait until it is known.
+    const res = await waitFor("the key to be known", async () => {
+      const attempt = await fetch(`${gateway.url}/v1/stats/dau?from=2026-11-01&to=2026-11-02`, {
+        headers: { "x-api-key": key },
+      });
+      return attempt.status === 401 ? undefined : attempt;
     });
     const body = await res.json();
     expect(res.status, JSON.stringify(body)).toBe(503);
