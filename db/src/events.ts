@@ -65,7 +65,7 @@ export async function storeEvents(
       INSERT INTO daily_user_activity (day, user_id)
       SELECT DISTINCT day, user_id FROM inserted ORDER BY day, user_id
       ON CONFLICT DO NOTHING
-      RETURNING day
+      RETURNING day, user_id
     ),
     active_users AS (
       INSERT INTO daily_active_users (day, users)
@@ -89,9 +89,10 @@ export async function storeEvents(
         events = daily_event_counts.events + EXCLUDED.events,
         users = daily_event_counts.users + EXCLUDED.users
     ),
+    -- A first-seen day can only move when a user is active on a day new for them.
     first_seen AS (
       INSERT INTO user_first_seen (user_id, first_day)
-      SELECT user_id, min(day) FROM inserted GROUP BY user_id ORDER BY user_id
+      SELECT user_id, min(day) FROM new_activity GROUP BY user_id ORDER BY user_id
       ON CONFLICT (user_id) DO UPDATE SET first_day = EXCLUDED.first_day
         WHERE EXCLUDED.first_day < user_first_seen.first_day
     )
