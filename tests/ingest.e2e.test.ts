@@ -229,4 +229,21 @@ describe("ingest end to end", () => {
       (line) => line.requestId === "trace-me-42" && line.msg === "message stored",
     );
   });
+
+  it("never writes an API key into either service's log", async () => {
+    const secret = key.slice(17);
+    for (const service of [gateway, consumer]) {
+      expect(service.lines.length).toBeGreaterThan(0);
+      expect(JSON.stringify(service.lines)).not.toContain(secret);
+    }
+  });
+
+  it("stops the gateway gracefully on SIGTERM: exit 0 after draining", async () => {
+    const res = await postJson(gateway.url, "/v1/events", { event: "last", user_id: "u" }, { "x-api-key": key });
+    expect(res.status).toBe(202);
+    expect(await gateway.stop()).toBe(0);
+    expect(gateway.lines.map((line) => line.msg)).toEqual(
+      expect.arrayContaining(["shutting down", "shutdown complete"]),
+    );
+  });
 });

@@ -52,5 +52,3 @@ export function loadConsumerConfig(env: Record<string, string | undefined>) {
     streams: streamSettingsFrom(parsed),
   };
 }
-
-export type ConsumerConfig = ReturnType<typeof loadConsumerConfig>;

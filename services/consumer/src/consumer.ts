@@ -399,5 +399,3 @@ export function createConsumer(deps: ConsumerDeps) {
     },
   };
 }
-
-export type EventConsumer = ReturnType<typeof createConsumer>;

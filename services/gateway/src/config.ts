@@ -45,5 +45,3 @@ export function loadGatewayConfig(env: Record<string, string | undefined>) {
     streams: streamSettingsFrom(parsed),
   };
 }
-
-export type GatewayConfig = ReturnType<typeof loadGatewayConfig>;
