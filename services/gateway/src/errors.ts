@@ -1,4 +1,6 @@
+import { issueDetails } from "@evpipe/shared";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import * as v from "valibot";
 
 /** Every error code the API can answer with, and its status. */
 export const errorStatus = {
@@ -51,4 +53,19 @@ export class ApiError extends Error {
       },
     };
   }
+}
+
+/**
+ * The parsed value, or a 400 VALIDATION_ERROR whose details name each bad field by path. `what` says what
+ * was checked: "field(s) break the event rules", "query parameter(s) are invalid".
+ */
+export function parseOrReject<TSchema extends v.GenericSchema>(
+  schema: TSchema,
+  input: unknown,
+  what: string,
+): v.InferOutput<TSchema> {
+  const result = v.safeParse(schema, input);
+  if (result.success) return result.output;
+  const details = issueDetails(result.issues);
+  throw new ApiError("VALIDATION_ERROR", `${Object.keys(details).length} ${what}.`, { details });
 }

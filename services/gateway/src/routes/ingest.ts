@@ -1,14 +1,8 @@
-import {
-  createIngestSchemas,
-  type EnvelopeEvent,
-  type EventLimits,
-  type IngestEvent,
-  issueDetails,
-} from "@evpipe/shared";
+import { createIngestSchemas, type EnvelopeEvent, type EventLimits, type IngestEvent } from "@evpipe/shared";
 import { type Context, Hono } from "hono";
-import * as v from "valibot";
+import type * as v from "valibot";
 import type { GatewayEnv } from "../context.ts";
-import { ApiError } from "../errors.ts";
+import { ApiError, parseOrReject } from "../errors.ts";
 import { uuidv7 } from "../ids.ts";
 import { type AuthDeps, requireScope } from "../middleware/auth.ts";
 import { readJson, requireJson } from "../middleware/json-body.ts";
@@ -19,12 +13,8 @@ export interface IngestDeps extends AuthDeps {
   limits: EventLimits;
 }
 
-function validate<TSchema extends v.GenericSchema>(schema: TSchema, input: unknown): v.InferOutput<TSchema> {
-  const result = v.safeParse(schema, input);
-  if (result.success) return result.output;
-  const details = issueDetails(result.issues);
-  throw new ApiError("VALIDATION_ERROR", `${Object.keys(details).length} field(s) break the event rules.`, { details });
-}
+const validate = <TSchema extends v.GenericSchema>(schema: TSchema, input: unknown) =>
+  parseOrReject(schema, input, "field(s) break the event rules");
 
 export function ingestRoutes(deps: IngestDeps) {
   const schemas = createIngestSchemas(deps.limits, deps.now);

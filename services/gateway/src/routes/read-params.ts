@@ -1,6 +1,6 @@
 import { parseRfc3339 } from "@evpipe/shared";
 import * as v from "valibot";
-import { ApiError } from "../errors.ts";
+import { ApiError, parseOrReject } from "../errors.ts";
 
 const dayRule = "must be a date as YYYY-MM-DD";
 export const maxRangeDays = 366;
@@ -46,18 +46,5 @@ export function checkRange(from: string, to: string): void {
 }
 
 /** Parses query parameters, or answers 400 VALIDATION_ERROR naming each bad parameter. */
-export function parseQuery<TSchema extends v.GenericSchema>(
-  schema: TSchema,
-  query: Record<string, string>,
-): v.InferOutput<TSchema> {
-  const result = v.safeParse(schema, query);
-  if (result.success) return result.output;
-  const details = new Map<string, string[]>();
-  for (const issue of result.issues) {
-    const path = v.getDotPath(issue) ?? "query";
-    details.set(path, [...(details.get(path) ?? []), issue.message]);
-  }
-  throw new ApiError("VALIDATION_ERROR", `${details.size} query parameter(s) are invalid.`, {
-    details: Object.fromEntries(details),
-  });
-}
+export const parseQuery = <TSchema extends v.GenericSchema>(schema: TSchema, query: Record<string, string>) =>
+  parseOrReject(schema, query, "query parameter(s) are invalid");
