@@ -1,24 +1,10 @@
-import {
-  databaseUrlVar,
-  eventLimitsEnv,
-  eventLimitsFrom,
-  integerVar,
-  logLevelVar,
-  namespaceVar,
-  natsUrlVar,
-  parseEnv,
-  streamSettingsEnv,
-  streamSettingsFrom,
-} from "@evpipe/shared";
+import { integerVar, parseEnv, serviceConfigFrom, serviceEnv } from "@evpipe/shared";
 import * as v from "valibot";
 
 export function loadConsumerConfig(env: Record<string, string | undefined>) {
   const parsed = parseEnv(
     {
-      NATS_URL: natsUrlVar,
-      DATABASE_URL: databaseUrlVar,
-      NATS_NAMESPACE: namespaceVar,
-      LOG_LEVEL: logLevelVar,
+      ...serviceEnv,
       RETRY_DELAY_UNIT_MS: integerVar(1000, 1, 3_600_000),
       CONSUMER_CONCURRENCY: integerVar(4, 1, 64),
       CONSUMER_PULL_BATCH: integerVar(64, 1, 1000),
@@ -29,16 +15,11 @@ export function loadConsumerConfig(env: Record<string, string | undefined>) {
       // Test seam for the crash-between-dead-letter-and-term test; unset in production.
       FAULT_INJECTION: v.optional(v.picklist(["crash-after-dead-letter"], "must be crash-after-dead-letter")),
       SHUTDOWN_TIMEOUT_MS: integerVar(20_000, 100, 300_000),
-      ...eventLimitsEnv,
-      ...streamSettingsEnv,
     },
     env,
   );
   return {
-    natsUrl: parsed.NATS_URL,
-    databaseUrl: parsed.DATABASE_URL,
-    namespace: parsed.NATS_NAMESPACE,
-    logLevel: parsed.LOG_LEVEL,
+    ...serviceConfigFrom(parsed),
     retryDelayUnitMs: parsed.RETRY_DELAY_UNIT_MS,
     concurrency: parsed.CONSUMER_CONCURRENCY,
     pullBatch: parsed.CONSUMER_PULL_BATCH,
@@ -48,7 +29,5 @@ export function loadConsumerConfig(env: Record<string, string | undefined>) {
     probeIntervalMs: parsed.DB_PROBE_INTERVAL_MS,
     faultInjection: parsed.FAULT_INJECTION,
     shutdownTimeoutMs: parsed.SHUTDOWN_TIMEOUT_MS,
-    limits: eventLimitsFrom(parsed),
-    streams: streamSettingsFrom(parsed),
   };
 }
