@@ -1,3 +1,4 @@
+import { errorEnvelope } from "@evpipe/gateway/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { postJson } from "./support/http.ts";
 import { createTestPipeline, type TestPipeline } from "./support/pipeline.ts";
@@ -35,13 +36,9 @@ describe("gateway when its NATS server is gone", () => {
     const elapsedMs = performance.now() - started;
     expect(down.status, JSON.stringify(down.body)).toBe(503);
     expect(down.headers.get("retry-after")).toBe("1");
-    expect(down.body).toEqual({
-      error: {
-        code: "UNAVAILABLE",
-        message: "The event bus did not acknowledge in time; retry with the same ids.",
-        request_id: down.headers.get("x-request-id"),
-      },
-    });
+    expect(down.body).toEqual(
+      errorEnvelope(down.headers, "UNAVAILABLE", "The event bus did not acknowledge in time; retry with the same ids."),
+    );
     // Bounded by PUBLISH_TIMEOUT_MS (500 ms), not a hang.
     expect(elapsedMs).toBeLessThan(5000);
 

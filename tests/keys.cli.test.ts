@@ -1,3 +1,4 @@
+import { errorEnvelope } from "@evpipe/gateway/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { postJson } from "./support/http.ts";
 import { createTestPipeline, type TestPipeline } from "./support/pipeline.ts";
@@ -97,13 +98,7 @@ describe("pnpm ops keys", () => {
     const body = await res.json();
     expect(res.status, JSON.stringify(body)).toBe(503);
     expect(res.headers.get("retry-after")).toBe("5");
-    expect(body).toEqual({
-      error: {
-        code: "UNAVAILABLE",
-        message: "The event store is unavailable; retry shortly.",
-        request_id: res.headers.get("x-request-id"),
-      },
-    });
+    expect(body).toEqual(errorEnvelope(res.headers, "UNAVAILABLE", "The event store is unavailable; retry shortly."));
     const accepted = await postJson(gateway.url, "/v1/events", { event: "e", user_id: "u" }, { "x-api-key": key });
     expect(accepted.status).toBe(202);
   });

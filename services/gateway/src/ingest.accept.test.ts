@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { messageId } from "./publisher.ts";
+import { errorEnvelope } from "./testing/error-envelope.ts";
 import { createTestGateway } from "./testing/test-deps.ts";
 
 const now = Date.parse("2026-11-23T12:00:00.000Z");
@@ -65,13 +66,9 @@ describe("POST /v1/events", () => {
     const body = await res.json();
     expect(res.status, JSON.stringify(body)).toBe(503);
     expect(res.headers.get("retry-after")).toBe("1");
-    expect(body).toEqual({
-      error: {
-        code: "UNAVAILABLE",
-        message: "The event bus did not acknowledge in time; retry with the same ids.",
-        request_id: res.headers.get("x-request-id"),
-      },
-    });
+    expect(body).toEqual(
+      errorEnvelope(res.headers, "UNAVAILABLE", "The event bus did not acknowledge in time; retry with the same ids."),
+    );
   });
 });
 
@@ -164,13 +161,7 @@ describe("health, readiness and unknown routes", () => {
     const res = await gateway.app.request("/v2/events", { method: "POST" });
     const body = await res.json();
     expect(res.status).toBe(404);
-    expect(body).toEqual({
-      error: {
-        code: "NOT_FOUND",
-        message: "No route for POST /v2/events.",
-        request_id: res.headers.get("x-request-id"),
-      },
-    });
+    expect(body).toEqual(errorEnvelope(res.headers, "NOT_FOUND", "No route for POST /v2/events."));
   });
 
   it("turns an unexpected error into a generic 500 that leaks nothing", async () => {
@@ -183,12 +174,8 @@ describe("health, readiness and unknown routes", () => {
     const text = await res.text();
     expect(res.status).toBe(500);
     expect(text).not.toContain("hunter2");
-    expect(JSON.parse(text)).toEqual({
-      error: {
-        code: "INTERNAL",
-        message: "Internal error; quote the request id when reporting it.",
-        request_id: res.headers.get("x-request-id"),
-      },
-    });
+    expect(JSON.parse(text)).toEqual(
+      errorEnvelope(res.headers, "INTERNAL", "Internal error; quote the request id when reporting it."),
+    );
   });
 });

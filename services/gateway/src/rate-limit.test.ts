@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { errorEnvelope } from "./testing/error-envelope.ts";
 import { createTestGateway } from "./testing/test-deps.ts";
 
 describe("per-key rate limit", () => {
@@ -26,13 +27,13 @@ describe("per-key rate limit", () => {
     expect(limited.status).toBe(429);
     // One token comes back every 500 ms at 2/s: the next request can go in at most 1 s.
     expect(limited.headers.get("retry-after")).toBe("1");
-    expect(body).toEqual({
-      error: {
-        code: "RATE_LIMITED",
-        message: "This API key's request rate is exceeded; retry after the given seconds.",
-        request_id: limited.headers.get("x-request-id"),
-      },
-    });
+    expect(body).toEqual(
+      errorEnvelope(
+        limited.headers,
+        "RATE_LIMITED",
+        "This API key's request rate is exceeded; retry after the given seconds.",
+      ),
+    );
     expect(gateway.published).toHaveLength(4);
 
     advance(500);

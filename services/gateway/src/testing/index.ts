@@ -1,2 +1,3 @@
+export * from "./error-envelope.ts";
 export * from "./security-suite.ts";
 export * from "./test-deps.ts";

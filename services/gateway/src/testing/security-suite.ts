@@ -1,5 +1,6 @@
 import type { Scope } from "@evpipe/shared";
 import { describe, expect, it } from "vitest";
+import { errorEnvelope } from "./error-envelope.ts";
 import type { createTestGateway } from "./test-deps.ts";
 
 export interface ProtectedRoute {
@@ -33,13 +34,9 @@ export function describeSecurity(route: ProtectedRoute, makeGateway: () => TestG
       const body = await res.json();
       expect(res.status, JSON.stringify(body)).toBe(401);
       expect(res.headers.get("www-authenticate")).toBe('Bearer realm="evpipe"');
-      expect(body).toEqual({
-        error: {
-          code: "UNAUTHORIZED",
-          message: "A valid API key is required (X-API-Key or Authorization: Bearer).",
-          request_id: res.headers.get("x-request-id"),
-        },
-      });
+      expect(body).toEqual(
+        errorEnvelope(res.headers, "UNAUTHORIZED", "A valid API key is required (X-API-Key or Authorization: Bearer)."),
+      );
       expect(gateway.published).toEqual([]);
     }
 
@@ -80,13 +77,13 @@ export function describeSecurity(route: ProtectedRoute, makeGateway: () => TestG
         const res = await gateway.app.request(url, request(route, { "x-api-key": key }));
         const body = await res.json();
         expect(res.status, `${query}: ${JSON.stringify(body)}`).toBe(401);
-        expect(body).toEqual({
-          error: {
-            code: "UNAUTHORIZED",
-            message: "API keys are not accepted in the URL; send X-API-Key or Authorization: Bearer.",
-            request_id: res.headers.get("x-request-id"),
-          },
-        });
+        expect(body).toEqual(
+          errorEnvelope(
+            res.headers,
+            "UNAUTHORIZED",
+            "API keys are not accepted in the URL; send X-API-Key or Authorization: Bearer.",
+          ),
+        );
       }
       expect(gateway.published).toEqual([]);
     });
@@ -97,13 +94,7 @@ export function describeSecurity(route: ProtectedRoute, makeGateway: () => TestG
       const res = await gateway.app.request(route.path, request(route, { "x-api-key": key }));
       const body = await res.json();
       expect(res.status, JSON.stringify(body)).toBe(403);
-      expect(body).toEqual({
-        error: {
-          code: "FORBIDDEN",
-          message: `This API key lacks the "${route.scope}" scope.`,
-          request_id: res.headers.get("x-request-id"),
-        },
-      });
+      expect(body).toEqual(errorEnvelope(res.headers, "FORBIDDEN", `This API key lacks the "${route.scope}" scope.`));
       expect(gateway.published).toEqual([]);
     });
 
