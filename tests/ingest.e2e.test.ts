@@ -1,4 +1,5 @@
 import http from "node:http";
+import { eventById } from "@evpipe/db";
 import { errorEnvelope } from "@evpipe/gateway/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type BatchAccepted, events, postJson } from "./support/http.ts";
@@ -26,6 +27,12 @@ afterAll(async () => {
   await pipeline?.cleanup();
 });
 
+async function storedEvent(id: string) {
+  const row = await eventById(pipeline.db, id);
+  if (!row) throw new Error(`event ${id} is not stored`);
+  return row;
+}
+
 const waitStored = (ids: string[]) =>
   waitFor(`${ids.length} events stored`, async () => (await pipeline.storedCount(ids)) === ids.length);
 
@@ -44,11 +51,7 @@ describe("ingest end to end", () => {
     );
     expect(res.status, JSON.stringify(res.body)).toBe(202);
     await waitStored([res.body.id]);
-    const row = await pipeline.db
-      .selectFrom("events")
-      .selectAll()
-      .where("id", "=", res.body.id)
-      .executeTakeFirstOrThrow();
+    const row = await storedEvent(res.body.id);
     expect(row).toMatchObject({
       id: res.body.id,
       event: "signup",
@@ -71,11 +74,7 @@ describe("ingest end to end", () => {
     );
     expect(res.status).toBe(202);
     await waitStored([res.body.id]);
-    const row = await pipeline.db
-      .selectFrom("events")
-      .selectAll()
-      .where("id", "=", res.body.id)
-      .executeTakeFirstOrThrow();
+    const row = await storedEvent(res.body.id);
     expect(row.occurred_at.toISOString()).toBe(res.body.received_at);
     expect(row.metadata).toBeNull();
   });
