@@ -1,3 +1,5 @@
+import type { RollupMismatch } from "@evpipe/db";
+import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readDeadLetters } from "./support/dead-letters.ts";
 import { type JsonResponse, postJson } from "./support/http.ts";
@@ -152,22 +154,35 @@ describe("analytics", () => {
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stdout).toContain("The rollups agree with a raw recount of the events.");
 
-    await pipeline.db.updateTable("daily_active_users").set({ users: 99 }).where("day", "=", "2026-11-02").execute();
-    await pipeline.db.deleteFrom("daily_event_users").where("user_id", "=", "u4").execute();
+    const u4 = await pipeline.db
+      .selectFrom("users")
+      .select("user_no")
+      .where("user_id", "=", "u4")
+      .executeTakeFirstOrThrow();
+    await sql`UPDATE daily_user_bits SET users = B'0'::bit(8192) WHERE day = '2026-11-02'`.execute(pipeline.db);
+    await sql`UPDATE daily_event_user_bits SET users = set_bit(users, ${u4.user_no % 8192}, 0)
+      WHERE event = 'click' AND chunk = ${Math.floor(u4.user_no / 8192)}`.execute(pipeline.db);
+    await pipeline.db.updateTable("users").set({ first_day: "2026-10-01" }).where("user_id", "=", "u4").execute();
     const bad = await runOps(["rollups", "verify", "--json"], env());
     expect(bad.code).toBe(1);
-    const report = JSON.parse(bad.stdout) as { agree: boolean; mismatches: Array<{ rollup: string; key: string }> };
+    const report = JSON.parse(bad.stdout) as { agree: boolean; mismatches: RollupMismatch[] };
     expect(report.agree).toBe(false);
-    expect(report.mismatches.map((m) => `${m.rollup} ${m.key}`).sort()).toEqual([
-      "daily_active_users 2026-11-02",
-      "daily_event_users 2026-11-01 click u4",
-      "daily_event_users 2026-11-03 click u4",
+    expect(report.mismatches.sort((a, b) => `${a.rollup} ${a.key}`.localeCompare(`${b.rollup} ${b.key}`))).toEqual([
+      { rollup: "daily_event_user_bits", key: "2026-11-01 click", stored: "1", recounted: "2 (1 differ)" },
+      { rollup: "daily_event_user_bits", key: "2026-11-03 click", stored: "3", recounted: "4 (1 differ)" },
+      { rollup: "daily_user_bits", key: "2026-11-02", stored: "0", recounted: "2 (2 differ)" },
+      { rollup: "users", key: "u4", stored: "2026-10-01", recounted: "2026-11-01" },
     ]);
 
     const partial = await runOps(["rollups", "rebuild", "--from", "2026-11-02", "--to", "2026-11-02"], env());
     expect(partial.code, partial.stderr).toBe(0);
-    expect((await runOps(["rollups", "verify", "--from", "2026-11-02", "--to", "2026-11-02"], env())).code).toBe(0);
-    expect((await runOps(["rollups", "rebuild"], env())).code).toBe(0);
+    expect(partial.stdout).not.toContain("restart the consumers");
+    const partialCheck = await runOps(["rollups", "verify", "--from", "2026-11-02", "--to", "2026-11-02"], env());
+    expect(partialCheck.code, partialCheck.stdout).toBe(0);
+    expect((await runOps(["rollups", "verify"], env())).code).toBe(1);
+    const full = await runOps(["rollups", "rebuild"], env());
+    expect(full.code, full.stderr).toBe(0);
+    expect(full.stdout).toContain("1 user(s) had a first-seen day that was too early; restart the consumers now.");
     expect((await runOps(["rollups", "verify"], env())).code).toBe(0);
     await expectAnswers();
   });

@@ -18,18 +18,30 @@ export async function dailyActiveUsers(
   to: string,
 ): Promise<Array<{ day: string; users: number }>> {
   const rows = await db
-    .selectFrom("daily_active_users")
-    .select(["day", "users"])
+    .selectFrom("daily_user_bits")
+    .select(["day", sql<string>`sum(bit_count(users))`.as("users")])
     .where("day", ">=", from)
     .where("day", "<=", to)
+    .groupBy("day")
     .execute();
   const byDay = new Map(rows.map((row) => [row.day, Number(row.users)]));
   return daysBetween(from, to).map((day) => ({ day, users: byDay.get(day) ?? 0 }));
 }
 
+/** Exact distinct users of each event over the days: per chunk of user numbers, the OR of the days' bitmaps. */
+async function usersOfEvents(db: Db, events: string[], from: string, to: string): Promise<Map<string, number>> {
+  const result = await sql<{ event: string; users: string }>`
+    SELECT event, sum(users) AS users FROM (
+      SELECT event, bit_count(bit_or(users)) AS users FROM daily_event_user_bits
+      WHERE event = ANY(${events}::text[]) AND day BETWEEN ${from}::date AND ${to}::date
+      GROUP BY event, chunk) AS chunks
+    GROUP BY event`.execute(db);
+  return new Map(result.rows.map((row) => [row.event, Number(row.users)]));
+}
+
 /**
  * The most frequent events in the range, with exact distinct users: counts come from the per-day counts, and
- * distinct users over several days from the (event, day, user) rollup, for the top events only.
+ * distinct users, for the top events only, from their user bitmaps.
  */
 export async function topEvents(
   db: Db,
@@ -37,22 +49,23 @@ export async function topEvents(
   to: string,
   limit: number,
 ): Promise<Array<{ event: string; count: number; users: number }>> {
-  const result = await sql<{ event: string; count: string; users: string }>`
-    WITH top AS (
-      SELECT event, sum(events) AS count, sum(users) AS user_days
-      FROM daily_event_counts
-      WHERE day BETWEEN ${from}::date AND ${to}::date
-      GROUP BY event
-      ORDER BY count DESC, event
-      LIMIT ${limit}
-    )
-    SELECT event, count,
-      CASE WHEN ${from}::date = ${to}::date THEN user_days
-      ELSE (SELECT count(DISTINCT u.user_id) FROM daily_event_users u
-            WHERE u.event = top.event AND u.day BETWEEN ${from}::date AND ${to}::date) END AS users
-    FROM top
-    ORDER BY count DESC, event`.execute(db);
-  return result.rows.map((row) => ({ event: row.event, count: Number(row.count), users: Number(row.users) }));
+  const top = await db
+    .selectFrom("daily_event_counts")
+    .select(["event", sql<string>`sum(events)`.as("count")])
+    .where("day", ">=", from)
+    .where("day", "<=", to)
+    .groupBy("event")
+    .orderBy("count", "desc")
+    .orderBy("event")
+    .limit(limit)
+    .execute();
+  const users = await usersOfEvents(
+    db,
+    top.map((row) => row.event),
+    from,
+    to,
+  );
+  return top.map((row) => ({ event: row.event, count: Number(row.count), users: users.get(row.event) ?? 0 }));
 }
 
 export interface Cohort {
@@ -64,13 +77,13 @@ export interface Cohort {
 
 /** Users grouped by the UTC day they were first seen, and how many of them were active on each following day. */
 export async function retention(db: Db, from: string, to: string, days: number): Promise<Cohort[]> {
-  // One primary-key probe per cohort user and day offset.
+  // Each cohort member's bit, looked up in the day bitmaps of the days after its first day.
   const result = await sql<{ cohort: string; offset: number; users: string }>`
-    SELECT f.first_day AS cohort, k AS offset, count(*) AS users
-    FROM user_first_seen f
+    SELECT u.first_day AS cohort, k AS offset, count(*) AS users
+    FROM users u
     CROSS JOIN generate_series(0, ${days}::int) AS k
-    JOIN daily_user_activity a ON a.day = f.first_day + k AND a.user_id = f.user_id
-    WHERE f.first_day BETWEEN ${from}::date AND ${to}::date
+    JOIN daily_user_bits b ON b.day = u.first_day + k AND b.chunk = u.user_no >> 13
+    WHERE u.first_day BETWEEN ${from}::date AND ${to}::date AND get_bit(b.users, u.user_no & 8191) = 1
     GROUP BY 1, 2`.execute(db);
   const counts = new Map<string, number[]>();
   for (const row of result.rows) {

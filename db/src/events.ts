@@ -1,5 +1,6 @@
-import type { EnvelopeEvent } from "@evpipe/shared";
+import { type EnvelopeEvent, parseRfc3339 } from "@evpipe/shared";
 import { type Kysely, sql, type Transaction } from "kysely";
+import { KnownUsers } from "./known-users.ts";
 import type { Database } from "./schema.ts";
 
 function columns(events: readonly EnvelopeEvent[]) {
@@ -45,59 +46,109 @@ export async function insertEvents(
   return result.rows.map((row) => row.id);
 }
 
+/** The UTC day of a timestamp; never later than PostgreSQL's day for it, which rounds sub-microseconds up. */
+function utcDay(timestamp: string): string {
+  return new Date(parseRfc3339(timestamp)).toISOString().slice(0, 10);
+}
+
+/**
+ * Which users of the batch the statement must write to `users`: those never seen, and those seen only on
+ * later days than this batch brings. Everyone else's number is passed in, from memory or one lookup.
+ */
+async function usersToWrite(db: Kysely<Database>, events: readonly EnvelopeEvent[], known: KnownUsers) {
+  const earliest = new Map<string, string>();
+  for (const event of events) {
+    const day = utcDay(event.client_ts ?? event.received_at);
+    const seen = earliest.get(event.user_id);
+    if (seen === undefined || day < seen) earliest.set(event.user_id, day);
+  }
+  const unknown = [...earliest.keys()].filter((userId) => known.get(userId) === undefined);
+  if (unknown.length > 0) {
+    const rows = await db
+      .selectFrom("users")
+      .select(["user_id", "user_no", "first_day"])
+      .where("user_id", "=", sql<string>`ANY(${unknown}::text[])`)
+      .execute();
+    for (const row of rows) known.remember(row.user_id, { userNo: row.user_no, firstDay: row.first_day });
+  }
+  const numberedIds: string[] = [];
+  const numbers: number[] = [];
+  const toWrite: string[] = [];
+  for (const [userId, day] of earliest) {
+    const user = known.get(userId);
+    if (user) {
+      numberedIds.push(userId);
+      numbers.push(user.userNo);
+    }
+    if (!user || day < user.firstDay) toWrite.push(userId);
+  }
+  return { numberedIds, numbers, toWrite };
+}
+
 /**
  * What the consumer runs: inserts the events and, in the same statement (so the same transaction), updates
- * the rollups from the rows the insert really took. A redelivered or replayed event inserts nothing and so
- * counts nothing. Every rollup insert is ordered by its key, so concurrent writers lock rows in one order.
+ * the rollups from the rows the insert really took (ADR §17). A redelivered or replayed event inserts nothing
+ * and so counts nothing. Every rollup insert is ordered by its key, so concurrent writers lock rows in one
+ * order. `known` is the writer's memory of `users`; give each long-lived writer its own. Never called inside
+ * a caller's transaction: `known` must only learn what is committed.
  */
 export async function storeEvents(
-  db: Kysely<Database> | Transaction<Database>,
+  db: Kysely<Database>,
   events: readonly EnvelopeEvent[],
+  known: KnownUsers = new KnownUsers(),
 ): Promise<string[]> {
-  const result = await sql<{ id: string }>`
+  const { numberedIds, numbers, toWrite } = await usersToWrite(db, events, known);
+  const result = await sql<{ id: string | null; user_id: string | null; user_no: number; first_day: string }>`
     WITH inserted AS (
       INSERT INTO events (id, event, user_id, occurred_at, received_at, metadata, request_id, key_id)
       ${columns(events)}
       ON CONFLICT (id) DO NOTHING
       RETURNING id, event, user_id, (occurred_at AT TIME ZONE 'UTC')::date AS day
     ),
-    new_activity AS (
-      INSERT INTO daily_user_activity (day, user_id)
-      SELECT DISTINCT day, user_id FROM inserted ORDER BY day, user_id
-      ON CONFLICT DO NOTHING
-      RETURNING day, user_id
-    ),
-    active_users AS (
-      INSERT INTO daily_active_users (day, users)
-      SELECT day, count(*) FROM new_activity GROUP BY day ORDER BY day
-      ON CONFLICT (day) DO UPDATE SET users = daily_active_users.users + EXCLUDED.users
-    ),
-    new_event_users AS (
-      INSERT INTO daily_event_users (event, day, user_id)
-      SELECT DISTINCT event, day, user_id FROM inserted ORDER BY event, day, user_id
-      ON CONFLICT DO NOTHING
-      RETURNING event, day
-    ),
     event_counts AS (
-      INSERT INTO daily_event_counts (day, event, events, users)
-      SELECT counted.day, counted.event, counted.n, coalesce(newcomers.n, 0)
-      FROM (SELECT day, event, count(*) AS n FROM inserted GROUP BY day, event) AS counted
-      LEFT JOIN (SELECT day, event, count(*) AS n FROM new_event_users GROUP BY day, event) AS newcomers
-        USING (day, event)
-      ORDER BY counted.day, counted.event
-      ON CONFLICT (day, event) DO UPDATE SET
-        events = daily_event_counts.events + EXCLUDED.events,
-        users = daily_event_counts.users + EXCLUDED.users
+      INSERT INTO daily_event_counts (day, event, events)
+      SELECT day, event, count(*) FROM inserted GROUP BY day, event ORDER BY day, event
+      ON CONFLICT (day, event) DO UPDATE SET events = daily_event_counts.events + EXCLUDED.events
     ),
-    -- A first-seen day can only move when a user is active on a day new for them.
-    first_seen AS (
-      INSERT INTO user_first_seen (user_id, first_day)
-      SELECT user_id, min(day) FROM new_activity GROUP BY user_id ORDER BY user_id
-      ON CONFLICT (user_id) DO UPDATE SET first_day = EXCLUDED.first_day
-        WHERE EXCLUDED.first_day < user_first_seen.first_day
+    written_users AS (
+      INSERT INTO users (user_id, first_day)
+      SELECT user_id, min(day) FROM inserted WHERE user_id = ANY(${toWrite}::text[])
+      GROUP BY user_id ORDER BY user_id
+      ON CONFLICT (user_id) DO UPDATE SET first_day = least(users.first_day, EXCLUDED.first_day)
+      RETURNING user_id, user_no, first_day
+    ),
+    numbers AS (
+      SELECT * FROM unnest(${numberedIds}::text[], ${numbers}::int[]) AS n (user_id, user_no)
+      UNION ALL
+      SELECT user_id, user_no FROM written_users
+    ),
+    -- Each (event, day, chunk)'s users of this batch as one bitmap; a day's are the OR of its events'.
+    batch_bits AS (
+      SELECT i.event, i.day, n.user_no >> 13 AS chunk, bit_or(set_bit(B'0'::bit(8192), n.user_no & 8191, 1)) AS users
+      FROM inserted i JOIN numbers n USING (user_id)
+      GROUP BY 1, 2, 3
+    ),
+    event_bits AS (
+      INSERT INTO daily_event_user_bits (event, day, chunk, users)
+      SELECT event, day, chunk, users FROM batch_bits ORDER BY 1, 2, 3
+      ON CONFLICT (event, day, chunk) DO UPDATE SET users = daily_event_user_bits.users | EXCLUDED.users
+        WHERE daily_event_user_bits.users | EXCLUDED.users <> daily_event_user_bits.users
+    ),
+    day_bits AS (
+      INSERT INTO daily_user_bits (day, chunk, users)
+      SELECT day, chunk, bit_or(users) FROM batch_bits GROUP BY 1, 2 ORDER BY 1, 2
+      ON CONFLICT (day, chunk) DO UPDATE SET users = daily_user_bits.users | EXCLUDED.users
+        WHERE daily_user_bits.users | EXCLUDED.users <> daily_user_bits.users
     )
-    SELECT id FROM inserted`.execute(db);
-  return result.rows.map((row) => row.id);
+    SELECT id::text, NULL AS user_id, NULL::int AS user_no, NULL::date AS first_day FROM inserted
+    UNION ALL
+    SELECT NULL, user_id, user_no, first_day FROM written_users`.execute(db);
+  const ids: string[] = [];
+  for (const row of result.rows) {
+    if (row.id !== null) ids.push(row.id);
+    else if (row.user_id !== null) known.remember(row.user_id, { userNo: row.user_no, firstDay: row.first_day });
+  }
+  return ids;
 }
 
 /** Which of these ids are already stored; used on redelivery so healthy events are not written again. */

@@ -20,9 +20,9 @@ type Count = ColumnType<string, number | string, number | string>;
 
 export interface Database {
   events: EventsTable;
-  daily_user_activity: { user_id: string; day: Day };
-  daily_active_users: { day: Day; users: Count };
-  daily_event_users: { event: string; day: Day; user_id: string };
-  daily_event_counts: { day: Day; event: string; events: Count; users: Count };
-  user_first_seen: { user_id: string; first_day: Day };
+  /** Each user's dense number (the bit in the bitmaps below, ADR §17) and first-seen UTC day. */
+  users: { user_id: string; user_no: ColumnType<number, never, never>; first_day: Day };
+  daily_user_bits: { day: Day; chunk: number; users: string };
+  daily_event_user_bits: { event: string; day: Day; chunk: number; users: string };
+  daily_event_counts: { day: Day; event: string; events: Count };
 }

@@ -2,6 +2,7 @@ import {
   classifyFailure,
   type Database,
   type Failure,
+  KnownUsers,
   maxAttempts,
   retryDelayMs,
   storedIds,
@@ -106,6 +107,7 @@ export function createConsumer(deps: ConsumerDeps) {
   // Per stream sequence: deliveries returned for an outage or a bug, and when the message first failed.
   const returned = new Map<number, number>();
   const firstFailure = new Map<number, Date>();
+  const knownUsers = new KnownUsers();
   let state: ConsumerState = "starting";
   let reason: ConsumerStatus["reason"];
   let messages: ConsumerMessages | undefined;
@@ -135,7 +137,7 @@ export function createConsumer(deps: ConsumerDeps) {
   }
 
   async function storeEvents(events: EnvelopeEvent[]): Promise<void> {
-    if (events.length > 0) await storeWithRollups(deps.db, events);
+    if (events.length > 0) await storeWithRollups(deps.db, events, knownUsers);
   }
 
   /**

@@ -36,10 +36,13 @@ export async function rollupsCommand(
       const { values } = parseArgs({ args: rest, options });
       const range = parseRange(values);
       const started = Date.now();
-      await rebuildRollups(await database(), range);
+      const { movedLater } = await rebuildRollups(await database(), range);
       print(
         `Rebuilt the rollups ${range ? `from ${range.from} to ${range.to}` : "for all days"} in ${((Date.now() - started) / 1000).toFixed(1)} s.`,
       );
+      // Consumers remember first-seen days and trust that they only ever move earlier (ADR §17).
+      if (movedLater > 0)
+        print(`${movedLater} user(s) had a first-seen day that was too early; restart the consumers now.`);
       return;
     }
     case "verify": {
