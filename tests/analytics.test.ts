@@ -47,6 +47,14 @@ async function settled() {
   });
 }
 
+async function send(events: unknown[]) {
+  const res = await postJson(gateway.url, "/v1/events/batch", { events }, { "x-api-key": key });
+  expect(res.status, JSON.stringify(res.body)).toBe(202);
+}
+
+const compacted = async () =>
+  (await pipeline.db.selectFrom("compacted_weeks").select("week").orderBy("week").execute()).map((row) => row.week);
+
 const env = () => ({
   NATS_URL: pipeline.natsUrl,
   NATS_NAMESPACE: pipeline.namespace,
@@ -60,12 +68,9 @@ beforeAll(async () => {
   ({ key } = await pipeline.createKey(["ingest", "read"]));
   [gateway, consumer] = await Promise.all([
     startService("gateway", pipeline.serviceEnv()),
-    startService("consumer", pipeline.serviceEnv()),
+    // Compacts past weeks every second instead of every hour.
+    startService("consumer", pipeline.serviceEnv({ ROLLUP_COMPACT_INTERVAL_MS: "1000" })),
   ]);
-  const send = async (events: unknown[]) => {
-    const res = await postJson(gateway.url, "/v1/events/batch", { events }, { "x-api-key": key });
-    expect(res.status, JSON.stringify(res.body)).toBe(202);
-  };
   await send(batchA);
   await settled();
   await send([lateEvent]);
@@ -91,6 +96,11 @@ beforeAll(async () => {
   for (let i = 0; i < 2; i++) expect((await runOps(["dlq", "replay", "--all", "--json"], env())).code).toBe(0);
   await waitFor("the replayed event", async () => (await pipeline.storedCount([replayed.id])) === 1);
   await settled();
+  // Both weeks of the data set (Monday 2026-10-26 and 2026-11-02) are over, so the consumer compacts them.
+  await waitFor(
+    "the consumer to compact both weeks",
+    async () => (await compacted()).join() === "2026-10-26,2026-11-02",
+  );
 });
 
 afterAll(async () => {
@@ -262,6 +272,29 @@ describe("analytics", () => {
       details,
       request_id: res.headers.get("x-request-id"),
     });
+  });
+
+  it("counts a late event into a compacted week in answers over the whole week", async () => {
+    const week = { from: "2026-11-02", to: "2026-11-08" };
+    const recount = async () =>
+      (
+        await sql<{ event: string; count: string; users: string }>`
+          SELECT event, count(*) AS count, count(DISTINCT user_id) AS users FROM events
+          WHERE occurred_at >= ${week.from}::date AT TIME ZONE 'UTC' AND occurred_at < (${week.to}::date + 1) AT TIME ZONE 'UTC'
+          GROUP BY event ORDER BY count DESC, event`.execute(pipeline.db)
+      ).rows.map((row) => ({ event: row.event, count: Number(row.count), users: Number(row.users) }));
+    const path = `/v1/stats/top-events?from=${week.from}&to=${week.to}`;
+    expect((await get<{ events: unknown[] }>(path)).body.events).toEqual(await recount());
+
+    await send([{ id: id(20), event: "click", user_id: "u6", client_ts: "2026-11-05T10:00:00Z" }]);
+    await waitFor("the late event", async () => (await pipeline.storedCount([id(20)])) === 1);
+    const after = (await get<{ events: Array<{ event: string }> }>(path)).body.events;
+    expect(after).toEqual(await recount());
+    // u1, u2, u3 and u4 clicked that week already; u6 is new.
+    expect(after.find((row) => row.event === "click")).toEqual({ event: "click", count: 6, users: 5 });
+    const check = await runOps(["rollups", "verify"], env());
+    expect(check.code, check.stdout).toBe(0);
+    expect(await compacted()).toEqual(["2026-10-26", "2026-11-02"]);
   });
 
   it("allows a 366-day range and zero-fills it", async () => {

@@ -32,6 +32,21 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .modifyEnd(sql`WITH (fillfactor = 50)`)
     .execute();
 
+  // Whole weeks of an event's bitmaps OR-ed together, for the weeks listed in compacted_weeks (ADR §17).
+  await db.schema
+    .createTable("weekly_event_user_bits")
+    .addColumn("event", "text", (col) => col.notNull())
+    .addColumn("week", "date", (col) => col.notNull())
+    .addColumn("chunk", "integer", (col) => col.notNull())
+    .addColumn("users", sql`bit(8192)`, (col) => col.notNull())
+    .addPrimaryKeyConstraint("weekly_event_user_bits_pkey", ["event", "week", "chunk"])
+    .execute();
+  await db.schema
+    .createTable("compacted_weeks")
+    .addColumn("week", "date", (col) => col.primaryKey())
+    .addColumn("compacted_at", "timestamptz", (col) => col.notNull().defaultTo(sql`now()`))
+    .execute();
+
   await sql`INSERT INTO users (user_id, first_day)
     SELECT user_id, first_day FROM user_first_seen ORDER BY first_day, user_id`.execute(db);
   await sql`INSERT INTO daily_user_bits (day, chunk, users)
@@ -66,7 +81,13 @@ export async function down(db: Kysely<unknown>): Promise<void> {
   await sql`CREATE TABLE user_first_seen (user_id text PRIMARY KEY, first_day date NOT NULL)`.execute(db);
   await sql`INSERT INTO user_first_seen SELECT user_id, first_day FROM users`.execute(db);
   await sql`CREATE INDEX user_first_seen_day ON user_first_seen (first_day, user_id)`.execute(db);
-  for (const table of ["daily_event_user_bits", "daily_user_bits", "users"]) {
+  for (const table of [
+    "compacted_weeks",
+    "weekly_event_user_bits",
+    "daily_event_user_bits",
+    "daily_user_bits",
+    "users",
+  ]) {
     await db.schema.dropTable(table).execute();
   }
 }

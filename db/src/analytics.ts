@@ -1,5 +1,6 @@
 import { type Kysely, sql } from "kysely";
 import type { Database } from "./schema.ts";
+import { bitOf, chunkOf } from "./user-bits.ts";
 
 type Db = Kysely<Database>;
 
@@ -10,6 +11,11 @@ export function daysBetween(from: string, to: string): string[] {
     days.push(new Date(ms).toISOString().slice(0, 10));
   }
   return days;
+}
+
+/** The UTC day `days` after a YYYY-MM-DD day. */
+function daysAfter(day: string, days: number): string {
+  return new Date(Date.parse(`${day}T00:00:00Z`) + days * 86_400_000).toISOString().slice(0, 10);
 }
 
 export async function dailyActiveUsers(
@@ -28,15 +34,43 @@ export async function dailyActiveUsers(
   return daysBetween(from, to).map((day) => ({ day, users: byDay.get(day) ?? 0 }));
 }
 
-/** Exact distinct users of each event over the days: per chunk of user numbers, the OR of the days' bitmaps. */
-async function usersOfEvents(db: Db, events: string[], from: string, to: string): Promise<Map<string, number>> {
-  const result = await sql<{ event: string; users: string }>`
+/**
+ * Exact distinct users of each event over the days: per chunk of user numbers, the OR of the bitmaps of the
+ * compacted weeks inside the range and of the days outside them.
+ */
+async function usersOfEvents(
+  db: Db,
+  events: string[],
+  range: { weeks: string[]; days: string[] },
+): Promise<Map<string, number>> {
+  const result = await db.transaction().execute(async (trx) => {
+    // Starting parallel workers would take longer than the whole query.
+    await sql`SET LOCAL max_parallel_workers_per_gather = 0`.execute(trx);
+    return sql<{ event: string; users: string }>`
     SELECT event, sum(users) AS users FROM (
-      SELECT event, bit_count(bit_or(users)) AS users FROM daily_event_user_bits
-      WHERE event = ANY(${events}::text[]) AND day BETWEEN ${from}::date AND ${to}::date
+      SELECT event, bit_count(bit_or(users)) AS users FROM (
+        SELECT event, chunk, users FROM weekly_event_user_bits
+        WHERE event = ANY(${events}::text[]) AND week = ANY(${range.weeks}::date[])
+        UNION ALL
+        SELECT event, chunk, users FROM daily_event_user_bits
+        WHERE event = ANY(${events}::text[]) AND day = ANY(${range.days}::date[])
+      ) AS bitmaps
       GROUP BY event, chunk) AS chunks
-    GROUP BY event`.execute(db);
+    GROUP BY event`.execute(trx);
+  });
   return new Map(result.rows.map((row) => [row.event, Number(row.users)]));
+}
+
+/** The range as the compacted weeks wholly inside it, and the days those weeks leave out. */
+async function weeksAndDays(db: Db, from: string, to: string): Promise<{ weeks: string[]; days: string[] }> {
+  const weeks = await db
+    .selectFrom("compacted_weeks")
+    .select("week")
+    .where("week", ">=", from)
+    .where(sql<string>`week + 6`, "<=", to)
+    .execute();
+  const covered = new Set(weeks.flatMap(({ week }) => daysBetween(week, daysAfter(week, 6))));
+  return { weeks: weeks.map(({ week }) => week), days: daysBetween(from, to).filter((day) => !covered.has(day)) };
 }
 
 /**
@@ -49,21 +83,23 @@ export async function topEvents(
   to: string,
   limit: number,
 ): Promise<Array<{ event: string; count: number; users: number }>> {
-  const top = await db
-    .selectFrom("daily_event_counts")
-    .select(["event", sql<string>`sum(events)`.as("count")])
-    .where("day", ">=", from)
-    .where("day", "<=", to)
-    .groupBy("event")
-    .orderBy("count", "desc")
-    .orderBy("event")
-    .limit(limit)
-    .execute();
+  const [top, range] = await Promise.all([
+    db
+      .selectFrom("daily_event_counts")
+      .select(["event", sql<string>`sum(events)`.as("count")])
+      .where("day", ">=", from)
+      .where("day", "<=", to)
+      .groupBy("event")
+      .orderBy("count", "desc")
+      .orderBy("event")
+      .limit(limit)
+      .execute(),
+    weeksAndDays(db, from, to),
+  ]);
   const users = await usersOfEvents(
     db,
     top.map((row) => row.event),
-    from,
-    to,
+    range,
   );
   return top.map((row) => ({ event: row.event, count: Number(row.count), users: users.get(row.event) ?? 0 }));
 }
@@ -82,8 +118,8 @@ export async function retention(db: Db, from: string, to: string, days: number):
     SELECT u.first_day AS cohort, k AS offset, count(*) AS users
     FROM users u
     CROSS JOIN generate_series(0, ${days}::int) AS k
-    JOIN daily_user_bits b ON b.day = u.first_day + k AND b.chunk = u.user_no >> 13
-    WHERE u.first_day BETWEEN ${from}::date AND ${to}::date AND get_bit(b.users, u.user_no & 8191) = 1
+    JOIN daily_user_bits b ON b.day = u.first_day + k AND b.chunk = ${chunkOf(sql`u.user_no`)}
+    WHERE u.first_day BETWEEN ${from}::date AND ${to}::date AND get_bit(b.users, ${bitOf(sql`u.user_no`)}) = 1
     GROUP BY 1, 2`.execute(db);
   const counts = new Map<string, number[]>();
   for (const row of result.rows) {

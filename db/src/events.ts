@@ -2,6 +2,7 @@ import { type EnvelopeEvent, parseRfc3339 } from "@evpipe/shared";
 import { type Kysely, sql, type Transaction } from "kysely";
 import { KnownUsers } from "./known-users.ts";
 import type { Database } from "./schema.ts";
+import { chunkOf, usersBitmap } from "./user-bits.ts";
 
 function columns(events: readonly EnvelopeEvent[]) {
   const ids: string[] = [];
@@ -48,12 +49,15 @@ export async function insertEvents(
 
 /** The UTC day of a timestamp; never later than PostgreSQL's day for it, which rounds sub-microseconds up. */
 function utcDay(timestamp: string): string {
+  // Most timestamps are in UTC already (received_at always is): their day is their date.
+  if (timestamp.endsWith("Z") || timestamp.endsWith("z")) return timestamp.slice(0, 10);
   return new Date(parseRfc3339(timestamp)).toISOString().slice(0, 10);
 }
 
 /**
  * Which users of the batch the statement must write to `users`: those never seen, and those seen only on
- * later days than this batch brings. Everyone else's number is passed in, from memory or one lookup.
+ * later days than this batch brings. Everyone else's number is passed in, from memory or one lookup;
+ * the statement returns the written users' numbers.
  */
 async function usersToWrite(db: Kysely<Database>, events: readonly EnvelopeEvent[], known: KnownUsers) {
   const earliest = new Map<string, string>();
@@ -64,23 +68,22 @@ async function usersToWrite(db: Kysely<Database>, events: readonly EnvelopeEvent
   }
   const unknown = [...earliest.keys()].filter((userId) => known.get(userId) === undefined);
   if (unknown.length > 0) {
-    const rows = await db
-      .selectFrom("users")
-      .select(["user_id", "user_no", "first_day"])
-      .where("user_id", "=", sql<string>`ANY(${unknown}::text[])`)
-      .execute();
-    for (const row of rows) known.remember(row.user_id, { userNo: row.user_no, firstDay: row.first_day });
+    // A join, so each user is one primary-key probe: `= ANY` of a large array can plan a scan of all users.
+    const rows = await sql<{ user_id: string; user_no: number; first_day: string }>`
+      SELECT u.user_id, u.user_no, u.first_day FROM unnest(${unknown}::text[]) AS wanted (user_id)
+      JOIN users u USING (user_id)`.execute(db);
+    for (const row of rows.rows) known.remember(row.user_id, { userNo: row.user_no, firstDay: row.first_day });
   }
   const numberedIds: string[] = [];
   const numbers: number[] = [];
   const toWrite: string[] = [];
   for (const [userId, day] of earliest) {
     const user = known.get(userId);
-    if (user) {
+    if (!user || day < user.firstDay) toWrite.push(userId);
+    else {
       numberedIds.push(userId);
       numbers.push(user.userNo);
     }
-    if (!user || day < user.firstDay) toWrite.push(userId);
   }
   return { numberedIds, numbers, toWrite };
 }
@@ -124,7 +127,7 @@ export async function storeEvents(
     ),
     -- Each (event, day, chunk)'s users of this batch as one bitmap; a day's are the OR of its events'.
     batch_bits AS (
-      SELECT i.event, i.day, n.user_no >> 13 AS chunk, bit_or(set_bit(B'0'::bit(8192), n.user_no & 8191, 1)) AS users
+      SELECT i.event, i.day, ${chunkOf(sql`n.user_no`)} AS chunk, ${usersBitmap(sql`n.user_no`)} AS users
       FROM inserted i JOIN numbers n USING (user_id)
       GROUP BY 1, 2, 3
     ),
@@ -133,6 +136,16 @@ export async function storeEvents(
       SELECT event, day, chunk, users FROM batch_bits ORDER BY 1, 2, 3
       ON CONFLICT (event, day, chunk) DO UPDATE SET users = daily_event_user_bits.users | EXCLUDED.users
         WHERE daily_event_user_bits.users | EXCLUDED.users <> daily_event_user_bits.users
+    ),
+    -- Late events into a compacted week also go into its weekly rows (see compactWeeks).
+    week_bits AS (
+      INSERT INTO weekly_event_user_bits (event, week, chunk, users)
+      SELECT event, week, chunk, bit_or(users)
+      FROM (SELECT *, date_trunc('week', day::timestamp)::date AS week FROM batch_bits) AS late
+      WHERE week IN (SELECT week FROM compacted_weeks)
+      GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+      ON CONFLICT (event, week, chunk) DO UPDATE SET users = weekly_event_user_bits.users | EXCLUDED.users
+        WHERE weekly_event_user_bits.users | EXCLUDED.users <> weekly_event_user_bits.users
     ),
     day_bits AS (
       INSERT INTO daily_user_bits (day, chunk, users)

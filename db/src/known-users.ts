@@ -15,7 +15,8 @@ export interface KnownUser {
 export class KnownUsers {
   readonly #users: LRUCache<string, KnownUser>;
 
-  constructor(capacity = 500_000) {
+  // About 200 bytes an entry: 40 MB at most by default.
+  constructor(capacity = 200_000) {
     this.#users = new LRUCache({ max: capacity });
   }
 

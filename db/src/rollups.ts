@@ -1,5 +1,6 @@
 import { type Kysely, sql, type Transaction } from "kysely";
 import type { Database } from "./schema.ts";
+import { chunkOf, noUsers, usersBitmap } from "./user-bits.ts";
 
 export interface DayRange {
   from: string;
@@ -23,13 +24,47 @@ function daysIn(range: DayRange | undefined) {
   return range ? sql`day BETWEEN ${range.from}::date AND ${range.to}::date` : sql`true`;
 }
 
-/** The bitmaps of one grouping of `events` in the range, one row per chunk of 8192 user numbers. */
-function userBits(grouping: "day" | "event, day", range: DayRange | undefined) {
+/** The Monday that starts a day's ISO week. */
+const weekOf = (day: ReturnType<typeof sql>) => sql`date_trunc('week', (${day})::timestamp)::date`;
+
+/** Compacted weeks that overlap the range. */
+function compactedWeeks(range: DayRange | undefined) {
+  return sql`SELECT week FROM compacted_weeks
+    WHERE ${range ? sql`week <= ${range.to}::date AND week + 6 >= ${range.from}::date` : sql`true`}`;
+}
+
+/** Each kind of user bitmap: its table, what a row is per, and that key's value for an event. */
+const bitmaps = {
+  daily_user_bits: { keys: "day", key: sql`day::text`, ofEvent: sql`${dayOf} AS day` },
+  daily_event_user_bits: {
+    keys: "event, day",
+    key: sql`day::text || ' ' || event`,
+    ofEvent: sql`event, ${dayOf} AS day`,
+  },
+  weekly_event_user_bits: {
+    keys: "event, week",
+    key: sql`week::text || ' ' || event`,
+    ofEvent: sql`event, ${weekOf(dayOf)} AS week`,
+  },
+} as const;
+type Bitmaps = keyof typeof bitmaps;
+
+/** Which rows of a bitmap table a range covers: its days, or for weekly rows the compacted weeks it overlaps. */
+function rowsIn(table: Bitmaps, range: DayRange | undefined) {
+  return table === "weekly_event_user_bits" ? sql`week IN (${compactedWeeks(range)})` : daysIn(range);
+}
+
+/** The bitmaps of a table recounted from `events`, one row per key and chunk of user numbers. */
+function recountedBits(table: Bitmaps, range: DayRange | undefined) {
+  const { keys, ofEvent } = bitmaps[table];
+  // Weekly rows cover whole weeks, so their events may lie outside the range itself.
+  const events =
+    table === "weekly_event_user_bits" ? sql`${weekOf(dayOf)} IN (${compactedWeeks(range)})` : eventsIn(range);
   return sql`
-    SELECT ${sql.raw(grouping)}, u.user_no >> 13 AS chunk, bit_or(set_bit(B'0'::bit(8192), u.user_no & 8191, 1)) AS users
-    FROM (SELECT DISTINCT ${sql.raw(grouping === "day" ? "" : "event, ")}${dayOf} AS day, user_id FROM events WHERE ${eventsIn(range)}) a
+    SELECT ${sql.raw(keys)}, ${chunkOf(sql`u.user_no`)} AS chunk, ${usersBitmap(sql`u.user_no`)} AS users
+    FROM (SELECT DISTINCT ${ofEvent}, user_id FROM events WHERE ${events}) a
     JOIN users u USING (user_id)
-    GROUP BY ${sql.raw(grouping)}, chunk`;
+    GROUP BY ${sql.raw(keys)}, chunk`;
 }
 
 /**
@@ -40,8 +75,8 @@ function userBits(grouping: "day" | "event, day", range: DayRange | undefined) {
  */
 export async function rebuildRollups(db: Kysely<Database>, range?: DayRange): Promise<{ movedLater: number }> {
   return db.transaction().execute(async (trx: Transaction<Database>) => {
-    await sql`LOCK TABLE users, daily_user_bits, daily_event_user_bits, daily_event_counts
-      IN SHARE ROW EXCLUSIVE MODE`.execute(trx);
+    await sql`LOCK TABLE users, daily_user_bits, daily_event_user_bits, weekly_event_user_bits, compacted_weeks,
+      daily_event_counts IN SHARE ROW EXCLUSIVE MODE`.execute(trx);
     // First-seen days are global: recompute them for every user with an event in the range.
     const moved = await sql<{ later: boolean }>`
       UPDATE users u SET first_day = f.first_day
@@ -53,17 +88,52 @@ export async function rebuildRollups(db: Kysely<Database>, range?: DayRange): Pr
       SELECT user_id, min(${dayOf}) FROM events e
       WHERE ${usersOf(range)} AND NOT EXISTS (SELECT 1 FROM users u WHERE u.user_id = e.user_id)
       GROUP BY user_id ORDER BY 2, 1`.execute(trx);
-    await sql`DELETE FROM daily_user_bits WHERE ${daysIn(range)}`.execute(trx);
-    await sql`INSERT INTO daily_user_bits (day, chunk, users) ${userBits("day", range)}`.execute(trx);
-    await sql`DELETE FROM daily_event_user_bits WHERE ${daysIn(range)}`.execute(trx);
-    await sql`INSERT INTO daily_event_user_bits (event, day, chunk, users) ${userBits("event, day", range)}`.execute(
-      trx,
-    );
+    for (const table of ["daily_user_bits", "daily_event_user_bits", "weekly_event_user_bits"] as const) {
+      await sql`DELETE FROM ${sql.table(table)} WHERE ${rowsIn(table, range)}`.execute(trx);
+      await sql`INSERT INTO ${sql.table(table)} (${sql.raw(bitmaps[table].keys)}, chunk, users)
+        ${recountedBits(table, range)}`.execute(trx);
+    }
     await sql`DELETE FROM daily_event_counts WHERE ${daysIn(range)}`.execute(trx);
     await sql`INSERT INTO daily_event_counts (day, event, events)
       SELECT ${dayOf}, event, count(*) FROM events WHERE ${eventsIn(range)} GROUP BY 1, 2`.execute(trx);
     return { movedLater: moved.rows.filter((row) => row.later).length };
   });
+}
+
+/**
+ * ORs each past week's daily event bitmaps into weekly rows, so a range over whole weeks reads one row per
+ * week instead of seven (ADR §17). A week is compacted once, after it has ended in UTC; a late event into it
+ * later updates its weekly rows too (storeEvents). Safe beside running consumers and other compactors.
+ * Returns the weeks compacted.
+ */
+export async function compactWeeks(db: Kysely<Database>): Promise<string[]> {
+  const compacted: string[] = [];
+  for (;;) {
+    const next = await db.transaction().execute(async (trx: Transaction<Database>) => {
+      const candidate = await sql<{ week: string }>`
+        SELECT ${weekOf(sql`day`)} AS week FROM daily_user_bits
+        WHERE day < ${weekOf(sql`now() AT TIME ZONE 'UTC'`)}
+        EXCEPT SELECT week FROM compacted_weeks
+        ORDER BY week LIMIT 1`.execute(trx);
+      const week = candidate.rows[0]?.week;
+      if (week === undefined) return undefined;
+      // Waits for the writes under way and holds new ones back until this commits: each consumer write
+      // either was committed first and is read here, or sees the week compacted and writes its weekly rows.
+      await sql`LOCK TABLE daily_event_user_bits IN SHARE MODE`.execute(trx);
+      const claimed = await sql`INSERT INTO compacted_weeks (week) VALUES (${week}) ON CONFLICT DO NOTHING`.execute(
+        trx,
+      );
+      // Another compactor got there first.
+      if (claimed.numAffectedRows === 0n) return { week, ours: false };
+      await sql`INSERT INTO weekly_event_user_bits (event, week, chunk, users)
+        SELECT event, ${week}::date, chunk, bit_or(users) FROM daily_event_user_bits
+        WHERE day >= ${week}::date AND day < ${week}::date + 7
+        GROUP BY event, chunk`.execute(trx);
+      return { week, ours: true };
+    });
+    if (next === undefined) return compacted;
+    if (next.ours) compacted.push(next.week);
+  }
 }
 
 export interface RollupMismatch {
@@ -73,19 +143,17 @@ export interface RollupMismatch {
   recounted: string | null;
 }
 
-/** Stored bitmaps against bitmaps recounted from `events`, compared per day (and event) over all chunks. */
-function bitsCheck(table: "daily_user_bits" | "daily_event_user_bits", range: DayRange | undefined) {
-  const grouping = table === "daily_user_bits" ? "day" : "event, day";
-  const key = table === "daily_user_bits" ? sql`day::text` : sql`day::text || ' ' || event`;
-  const zero = sql`B'0'::bit(8192)`;
+/** Stored bitmaps against bitmaps recounted from `events`, compared per key over all chunks. */
+function bitsCheck(table: Bitmaps, range: DayRange | undefined) {
+  const { keys, key } = bitmaps[table];
   return sql<RollupMismatch>`
     SELECT ${table} AS rollup, ${key} AS key,
       sum(coalesce(bit_count(r.users), 0))::text AS stored,
       sum(coalesce(bit_count(raw.users), 0))::text || ' ('
-        || sum(bit_count(coalesce(r.users, ${zero}) # coalesce(raw.users, ${zero})))::text || ' differ)' AS recounted
-    FROM (SELECT ${sql.raw(grouping)}, chunk, users FROM ${sql.table(table)} WHERE ${daysIn(range)}) r
-    FULL JOIN (${userBits(grouping, range)}) raw USING (${sql.raw(grouping)}, chunk)
-    GROUP BY ${sql.raw(grouping)}
+        || sum(bit_count(coalesce(r.users, ${noUsers}) # coalesce(raw.users, ${noUsers})))::text || ' differ)' AS recounted
+    FROM (SELECT ${sql.raw(keys)}, chunk, users FROM ${sql.table(table)} WHERE ${rowsIn(table, range)}) r
+    FULL JOIN (${recountedBits(table, range)}) raw USING (${sql.raw(keys)}, chunk)
+    GROUP BY ${sql.raw(keys)}
     HAVING bool_or(r.users IS DISTINCT FROM raw.users)`;
 }
 
@@ -94,6 +162,7 @@ export async function verifyRollups(db: Kysely<Database>, range?: DayRange, limi
   const checks = [
     bitsCheck("daily_user_bits", range),
     bitsCheck("daily_event_user_bits", range),
+    bitsCheck("weekly_event_user_bits", range),
     sql<RollupMismatch>`
       SELECT 'daily_event_counts' AS rollup, day::text || ' ' || event AS key,
         r.events::text AS stored, raw.events::text AS recounted

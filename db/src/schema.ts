@@ -25,4 +25,6 @@ export interface Database {
   daily_user_bits: { day: Day; chunk: number; users: string };
   daily_event_user_bits: { event: string; day: Day; chunk: number; users: string };
   daily_event_counts: { day: Day; event: string; events: Count };
+  weekly_event_user_bits: { event: string; week: Day; chunk: number; users: string };
+  compacted_weeks: { week: Day; compacted_at: ColumnType<Date, Date | string | undefined, never> };
 }

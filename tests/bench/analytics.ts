@@ -1,5 +1,6 @@
 import os from "node:os";
 import {
+  compactWeeks,
   createDb,
   type Database,
   dailyActiveUsers,
@@ -144,6 +145,14 @@ async function main() {
     rows.push([
       `load of ${total.toLocaleString()} events with rollups, events/s`,
       Math.round(rate).toLocaleString(),
+      "",
+    ]);
+    // What the consumer does every hour: the past weeks' event bitmaps OR-ed into weekly rows.
+    const compactStarted = performance.now();
+    const weeks = await compactWeeks(db);
+    rows.push([
+      `compacting ${weeks.length} past weeks (once; then one week a week), ms`,
+      Math.round(performance.now() - compactStarted).toLocaleString(),
       "",
     ]);
     await sql`VACUUM ANALYZE`.execute(db);

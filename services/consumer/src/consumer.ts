@@ -1,5 +1,6 @@
 import {
   classifyFailure,
+  compactWeeks,
   type Database,
   type Failure,
   KnownUsers,
@@ -47,6 +48,8 @@ export interface ConsumerDeps {
   ackWaitMs: number;
   /** How often the database is probed while paused by an outage. */
   probeIntervalMs: number;
+  /** How often past weeks of rollups are compacted (compactWeeks). */
+  compactIntervalMs: number;
   /** Test seam: runs after a dead letter's PubAck and before the original is settled. */
   afterDeadLetter?: () => void;
 }
@@ -383,11 +386,28 @@ export function createConsumer(deps: ConsumerDeps) {
     }
   }
 
+  let compaction: Promise<void> | undefined;
+  let compactionTimer: NodeJS.Timeout | undefined;
+
+  /** Compacts the weeks that have ended since the last run; one run at a time. */
+  function compactPastWeeks(): void {
+    compaction ??= compactWeeks(deps.db)
+      .then((weeks) => {
+        if (weeks.length > 0) deps.log.info({ weeks }, "past weeks compacted");
+      })
+      .catch((err: unknown) => deps.log.warn({ err }, "week compaction failed; retrying at the next interval"))
+      .finally(() => {
+        compaction = undefined;
+      });
+  }
+
   return {
     async start(): Promise<void> {
       await provisionWriterConsumer(deps);
       state = "consuming";
       await pull();
+      compactPastWeeks();
+      compactionTimer = setInterval(compactPastWeeks, deps.compactIntervalMs);
       deps.log.info({ consumer: deps.names.writerConsumer, concurrency: deps.concurrency }, "consuming");
     },
     status(): ConsumerStatus {
@@ -396,8 +416,10 @@ export function createConsumer(deps: ConsumerDeps) {
     /** Stops pulling, finishes the writes under way and returns the buffered messages. */
     async stop(): Promise<void> {
       state = "stopping";
+      clearInterval(compactionTimer);
       await stopPulling();
       while (writing.size > 0) await Promise.all(writing);
+      await compaction;
     },
   };
 }

@@ -39,6 +39,7 @@ const consumer = createConsumer({
   maxWriteEvents: config.maxWriteEvents,
   ackWaitMs: config.ackWaitMs,
   probeIntervalMs: config.probeIntervalMs,
+  compactIntervalMs: config.compactIntervalMs,
   ...(config.faultInjection === "crash-after-dead-letter"
     ? { afterDeadLetter: () => process.kill(process.pid, "SIGKILL") }
     : {}),
