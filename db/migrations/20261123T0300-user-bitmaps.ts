@@ -47,8 +47,13 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn("compacted_at", "timestamptz", (col) => col.notNull().defaultTo(sql`now()`))
     .execute();
 
+  // Every user any old rollup knows, so none of their activity is lost on the way.
   await sql`INSERT INTO users (user_id, first_day)
-    SELECT user_id, first_day FROM user_first_seen ORDER BY first_day, user_id`.execute(db);
+    SELECT user_id, min(first_day) FROM (
+      SELECT user_id, first_day FROM user_first_seen
+      UNION ALL SELECT user_id, day FROM daily_user_activity
+      UNION ALL SELECT user_id, day FROM daily_event_users) AS seen
+    GROUP BY user_id ORDER BY 2, 1`.execute(db);
   await sql`INSERT INTO daily_user_bits (day, chunk, users)
     SELECT a.day, u.user_no >> 13, bit_or(set_bit(B'0'::bit(8192), u.user_no & 8191, 1))
     FROM daily_user_activity a JOIN users u USING (user_id) GROUP BY 1, 2`.execute(db);

@@ -43,10 +43,7 @@ async function usersOfEvents(
   events: string[],
   range: { weeks: string[]; days: string[] },
 ): Promise<Map<string, number>> {
-  const result = await db.transaction().execute(async (trx) => {
-    // Starting parallel workers would take longer than the whole query.
-    await sql`SET LOCAL max_parallel_workers_per_gather = 0`.execute(trx);
-    return sql<{ event: string; users: string }>`
+  const result = await sql<{ event: string; users: string }>`
     SELECT event, sum(users) AS users FROM (
       SELECT event, bit_count(bit_or(users)) AS users FROM (
         SELECT event, chunk, users FROM weekly_event_user_bits
@@ -56,8 +53,7 @@ async function usersOfEvents(
         WHERE event = ANY(${events}::text[]) AND day = ANY(${range.days}::date[])
       ) AS bitmaps
       GROUP BY event, chunk) AS chunks
-    GROUP BY event`.execute(trx);
-  });
+    GROUP BY event`.execute(db);
   return new Map(result.rows.map((row) => [row.event, Number(row.users)]));
 }
 
@@ -75,7 +71,8 @@ async function weeksAndDays(db: Db, from: string, to: string): Promise<{ weeks: 
 
 /**
  * The most frequent events in the range, with exact distinct users: counts come from the per-day counts, and
- * distinct users, for the top events only, from their user bitmaps.
+ * distinct users, for the top events only, from their user bitmaps. One snapshot for all of it, so counts
+ * and users describe the same stored events.
  */
 export async function topEvents(
   db: Db,
@@ -83,25 +80,29 @@ export async function topEvents(
   to: string,
   limit: number,
 ): Promise<Array<{ event: string; count: number; users: number }>> {
-  const [top, range] = await Promise.all([
-    db
-      .selectFrom("daily_event_counts")
-      .select(["event", sql<string>`sum(events)`.as("count")])
-      .where("day", ">=", from)
-      .where("day", "<=", to)
-      .groupBy("event")
-      .orderBy("count", "desc")
-      .orderBy("event")
-      .limit(limit)
-      .execute(),
-    weeksAndDays(db, from, to),
-  ]);
-  const users = await usersOfEvents(
-    db,
-    top.map((row) => row.event),
-    range,
-  );
-  return top.map((row) => ({ event: row.event, count: Number(row.count), users: users.get(row.event) ?? 0 }));
+  return db
+    .transaction()
+    .setIsolationLevel("repeatable read")
+    .execute(async (trx) => {
+      // Starting parallel workers takes longer than the whole query.
+      await sql`SET LOCAL max_parallel_workers_per_gather = 0`.execute(trx);
+      const top = await trx
+        .selectFrom("daily_event_counts")
+        .select(["event", sql<string>`sum(events)`.as("count")])
+        .where("day", ">=", from)
+        .where("day", "<=", to)
+        .groupBy("event")
+        .orderBy("count", "desc")
+        .orderBy("event")
+        .limit(limit)
+        .execute();
+      const users = await usersOfEvents(
+        trx,
+        top.map((row) => row.event),
+        await weeksAndDays(trx, from, to),
+      );
+      return top.map((row) => ({ event: row.event, count: Number(row.count), users: users.get(row.event) ?? 0 }));
+    });
 }
 
 export interface Cohort {

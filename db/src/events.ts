@@ -55,11 +55,11 @@ function utcDay(timestamp: string): string {
 }
 
 /**
- * Which users of the batch the statement must write to `users`: those never seen, and those seen only on
- * later days than this batch brings. Everyone else's number is passed in, from memory or one lookup;
- * the statement returns the written users' numbers.
+ * The batch's users as the statement needs them: the numbers of those already known (from memory or one
+ * lookup), which of those bring a day earlier than their first-seen day, and which are new. The statement
+ * returns the numbers and days it writes.
  */
-async function usersToWrite(db: Kysely<Database>, events: readonly EnvelopeEvent[], known: KnownUsers) {
+async function batchUsers(db: Kysely<Database>, events: readonly EnvelopeEvent[], known: KnownUsers) {
   const earliest = new Map<string, string>();
   for (const event of events) {
     const day = utcDay(event.client_ts ?? event.received_at);
@@ -74,18 +74,21 @@ async function usersToWrite(db: Kysely<Database>, events: readonly EnvelopeEvent
       JOIN users u USING (user_id)`.execute(db);
     for (const row of rows.rows) known.remember(row.user_id, { userNo: row.user_no, firstDay: row.first_day });
   }
-  const numberedIds: string[] = [];
+  const knownIds: string[] = [];
   const numbers: number[] = [];
-  const toWrite: string[] = [];
+  const earlier: string[] = [];
+  const added: string[] = [];
   for (const [userId, day] of earliest) {
     const user = known.get(userId);
-    if (!user || day < user.firstDay) toWrite.push(userId);
-    else {
-      numberedIds.push(userId);
-      numbers.push(user.userNo);
+    if (!user) {
+      added.push(userId);
+      continue;
     }
+    knownIds.push(userId);
+    numbers.push(user.userNo);
+    if (day < user.firstDay) earlier.push(userId);
   }
-  return { numberedIds, numbers, toWrite };
+  return { knownIds, numbers, earlier, added };
 }
 
 /**
@@ -100,7 +103,7 @@ export async function storeEvents(
   events: readonly EnvelopeEvent[],
   known: KnownUsers = new KnownUsers(),
 ): Promise<string[]> {
-  const { numberedIds, numbers, toWrite } = await usersToWrite(db, events, known);
+  const { knownIds, numbers, earlier, added } = await batchUsers(db, events, known);
   const result = await sql<{ id: string | null; user_id: string | null; user_no: number; first_day: string }>`
     WITH inserted AS (
       INSERT INTO events (id, event, user_id, occurred_at, received_at, metadata, request_id, key_id)
@@ -113,17 +116,30 @@ export async function storeEvents(
       SELECT day, event, count(*) FROM inserted GROUP BY day, event ORDER BY day, event
       ON CONFLICT (day, event) DO UPDATE SET events = daily_event_counts.events + EXCLUDED.events
     ),
-    written_users AS (
+    -- Only users the lookup did not find, so user numbers stay dense; one added meanwhile is updated.
+    new_users AS (
       INSERT INTO users (user_id, first_day)
-      SELECT user_id, min(day) FROM inserted WHERE user_id = ANY(${toWrite}::text[])
+      SELECT user_id, min(day) FROM inserted WHERE user_id = ANY(${added}::text[])
       GROUP BY user_id ORDER BY user_id
       ON CONFLICT (user_id) DO UPDATE SET first_day = least(users.first_day, EXCLUDED.first_day)
       RETURNING user_id, user_no, first_day
     ),
+    -- Known users this batch saw on an earlier day, locked in key order like every other upsert here.
+    locked_users AS (
+      SELECT user_id FROM users WHERE user_id = ANY(${earlier}::text[]) ORDER BY user_id FOR UPDATE
+    ),
+    earlier_users AS (
+      UPDATE users u SET first_day = least(u.first_day, batch.first_day)
+      FROM locked_users,
+        (SELECT user_id, min(day) AS first_day FROM inserted WHERE user_id = ANY(${earlier}::text[]) GROUP BY user_id)
+          AS batch
+      WHERE u.user_id = locked_users.user_id AND u.user_id = batch.user_id
+      RETURNING u.user_id, u.user_no, u.first_day
+    ),
     numbers AS (
-      SELECT * FROM unnest(${numberedIds}::text[], ${numbers}::int[]) AS n (user_id, user_no)
+      SELECT * FROM unnest(${knownIds}::text[], ${numbers}::int[]) AS n (user_id, user_no)
       UNION ALL
-      SELECT user_id, user_no FROM written_users
+      SELECT user_id, user_no FROM new_users
     ),
     -- Each (event, day, chunk)'s users of this batch as one bitmap; a day's are the OR of its events'.
     batch_bits AS (
@@ -155,7 +171,9 @@ export async function storeEvents(
     )
     SELECT id::text, NULL AS user_id, NULL::int AS user_no, NULL::date AS first_day FROM inserted
     UNION ALL
-    SELECT NULL, user_id, user_no, first_day FROM written_users`.execute(db);
+    SELECT NULL, user_id, user_no, first_day FROM new_users
+    UNION ALL
+    SELECT NULL, user_id, user_no, first_day FROM earlier_users`.execute(db);
   const ids: string[] = [];
   for (const row of result.rows) {
     if (row.id !== null) ids.push(row.id);

@@ -1,4 +1,4 @@
-import { type Kysely, sql, type Transaction } from "kysely";
+import { type Kysely, type RawBuilder, sql, type Transaction } from "kysely";
 import type { Database } from "./schema.ts";
 import { chunkOf, noUsers, usersBitmap } from "./user-bits.ts";
 
@@ -25,7 +25,7 @@ function daysIn(range: DayRange | undefined) {
 }
 
 /** The Monday that starts a day's ISO week. */
-const weekOf = (day: ReturnType<typeof sql>) => sql`date_trunc('week', (${day})::timestamp)::date`;
+const weekOf = (day: RawBuilder<unknown>) => sql`date_trunc('week', (${day})::timestamp)::date`;
 
 /** Compacted weeks that overlap the range. */
 function compactedWeeks(range: DayRange | undefined) {
@@ -75,8 +75,9 @@ function recountedBits(table: Bitmaps, range: DayRange | undefined) {
  */
 export async function rebuildRollups(db: Kysely<Database>, range?: DayRange): Promise<{ movedLater: number }> {
   return db.transaction().execute(async (trx: Transaction<Database>) => {
-    await sql`LOCK TABLE users, daily_user_bits, daily_event_user_bits, weekly_event_user_bits, compacted_weeks,
-      daily_event_counts IN SHARE ROW EXCLUSIVE MODE`.execute(trx);
+    // In the order storeEvents's statement takes them, or a rebuild could deadlock with a consumer's write.
+    await sql`LOCK TABLE daily_event_counts, users, daily_event_user_bits, weekly_event_user_bits, compacted_weeks,
+      daily_user_bits IN SHARE ROW EXCLUSIVE MODE`.execute(trx);
     // First-seen days are global: recompute them for every user with an event in the range.
     const moved = await sql<{ later: boolean }>`
       UPDATE users u SET first_day = f.first_day
@@ -125,10 +126,13 @@ export async function compactWeeks(db: Kysely<Database>): Promise<string[]> {
       );
       // Another compactor got there first.
       if (claimed.numAffectedRows === 0n) return { week, ours: false };
+      // The week's events first, so the bitmaps are read by primary key rather than by scanning them all.
       await sql`INSERT INTO weekly_event_user_bits (event, week, chunk, users)
         SELECT event, ${week}::date, chunk, bit_or(users) FROM daily_event_user_bits
-        WHERE day >= ${week}::date AND day < ${week}::date + 7
-        GROUP BY event, chunk`.execute(trx);
+        WHERE event IN (SELECT event FROM daily_event_counts WHERE day >= ${week}::date AND day < ${week}::date + 7)
+          AND day >= ${week}::date AND day < ${week}::date + 7
+        GROUP BY event, chunk
+        ON CONFLICT (event, week, chunk) DO UPDATE SET users = EXCLUDED.users`.execute(trx);
       return { week, ours: true };
     });
     if (next === undefined) return compacted;
