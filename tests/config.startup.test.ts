@@ -26,6 +26,11 @@ describe("configuration at start", () => {
     ],
     [
       "consumer",
+      { ROLLUP_COMPACT_INTERVAL_MS: "10" },
+      "ROLLUP_COMPACT_INTERVAL_MS: must be a whole number from 1000 to 86400000",
+    ],
+    [
+      "consumer",
       { DATABASE_URL: "mysql://root:hunter2@db/x" },
       "DATABASE_URL: must be a URL with scheme postgres: or postgresql:",
     ],

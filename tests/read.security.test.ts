@@ -1,4 +1,4 @@
-import { storeEvents } from "@evpipe/db";
+import { KnownUsers, storeEvents } from "@evpipe/db";
 import { createTestGateway, describeSecurity } from "@evpipe/gateway/testing";
 import { afterAll, beforeAll } from "vitest";
 import { createTestPipeline, type TestPipeline } from "./support/pipeline.ts";
@@ -11,9 +11,11 @@ const storedId = "0192e4c2-0000-7000-8000-000000000001";
 beforeAll(async () => {
   pipeline = await createTestPipeline();
   const at = "2026-11-02T10:00:00.000Z";
-  await storeEvents(pipeline.db, [
-    { id: storedId, event: "e", user_id: "u1", received_at: at, request_id: "r", key_id: "k" },
-  ]);
+  await storeEvents(
+    pipeline.db,
+    [{ id: storedId, event: "e", user_id: "u1", received_at: at, request_id: "r", key_id: "k" }],
+    new KnownUsers(),
+  );
 });
 
 afterAll(async () => {

@@ -1,8 +1,8 @@
 import { type EnvelopeEvent, parseRfc3339 } from "@evpipe/shared";
 import { type Kysely, sql, type Transaction } from "kysely";
-import { KnownUsers } from "./known-users.ts";
+import type { KnownUsers } from "./known-users.ts";
 import type { Database } from "./schema.ts";
-import { chunkOf, usersBitmap } from "./user-bits.ts";
+import { chunkOf, usersBitmap, weekOf } from "./user-bits.ts";
 
 function columns(events: readonly EnvelopeEvent[]) {
   const ids: string[] = [];
@@ -101,7 +101,7 @@ async function batchUsers(db: Kysely<Database>, events: readonly EnvelopeEvent[]
 export async function storeEvents(
   db: Kysely<Database>,
   events: readonly EnvelopeEvent[],
-  known: KnownUsers = new KnownUsers(),
+  known: KnownUsers,
 ): Promise<string[]> {
   const { knownIds, numbers, earlier, added } = await batchUsers(db, events, known);
   const result = await sql<{ id: string | null; user_id: string | null; user_no: number; first_day: string }>`
@@ -157,7 +157,7 @@ export async function storeEvents(
     week_bits AS (
       INSERT INTO weekly_event_user_bits (event, week, chunk, users)
       SELECT event, week, chunk, bit_or(users)
-      FROM (SELECT *, date_trunc('week', day::timestamp)::date AS week FROM batch_bits) AS late
+      FROM (SELECT *, ${weekOf(sql`day`)} AS week FROM batch_bits) AS late
       WHERE week IN (SELECT week FROM compacted_weeks)
       GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
       ON CONFLICT (event, week, chunk) DO UPDATE SET users = weekly_event_user_bits.users | EXCLUDED.users

@@ -1,6 +1,6 @@
-import { type Kysely, type RawBuilder, sql, type Transaction } from "kysely";
+import { type Kysely, sql, type Transaction } from "kysely";
 import type { Database } from "./schema.ts";
-import { chunkOf, noUsers, usersBitmap } from "./user-bits.ts";
+import { chunkOf, noUsers, usersBitmap, weekOf } from "./user-bits.ts";
 
 export interface DayRange {
   from: string;
@@ -23,9 +23,6 @@ function usersOf(range: DayRange | undefined) {
 function daysIn(range: DayRange | undefined) {
   return range ? sql`day BETWEEN ${range.from}::date AND ${range.to}::date` : sql`true`;
 }
-
-/** The Monday that starts a day's ISO week. */
-const weekOf = (day: RawBuilder<unknown>) => sql`date_trunc('week', (${day})::timestamp)::date`;
 
 /** Compacted weeks that overlap the range. */
 function compactedWeeks(range: DayRange | undefined) {

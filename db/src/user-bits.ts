@@ -14,3 +14,6 @@ export const noUsers = sql`B'0'::bit(8192)`;
 /** The bitmap of the users numbered in a group: an aggregate. */
 export const usersBitmap = (userNo: RawBuilder<unknown>) =>
   sql<string>`bit_or(set_bit(${noUsers}, ${bitOf(userNo)}, 1))`;
+
+/** The Monday that starts a UTC day's ISO week: the key of the weekly bitmaps. */
+export const weekOf = (day: RawBuilder<unknown>) => sql<string>`date_trunc('week', (${day})::timestamp)::date`;
