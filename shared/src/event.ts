@@ -84,7 +84,7 @@ function textField(limits: EventLimits) {
   );
 }
 
-const uuidField = v.pipe(v.string("must be a UUID"), v.uuid("must be a UUID"), v.toLowerCase());
+export const uuidField = v.pipe(v.string("must be a UUID"), v.uuid("must be a UUID"), v.toLowerCase());
 
 const clientTsRule = "must be an RFC 3339 date-time with offset";
 
@@ -117,7 +117,7 @@ const isJsonObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value);
 
 /** valibot's object schemas take arrays for objects; JSON bodies must not. */
-function jsonObject<const TEntries extends v.ObjectEntries>(entries: TEntries) {
+export function jsonObject<const TEntries extends v.ObjectEntries>(entries: TEntries) {
   return v.pipe(
     v.custom<Record<string, unknown>>(isJsonObject, "must be a JSON object"),
     v.strictObject(entries, objectMessage),
@@ -130,7 +130,7 @@ function objectMessage(issue: v.BaseIssue<unknown>): string {
   return "must be a JSON object";
 }
 
-function eventEntries(limits: EventLimits, now?: () => number) {
+export function eventEntries(limits: EventLimits, now?: () => number) {
   return {
     id: v.optional(uuidField),
     event: textField(limits),
@@ -157,27 +157,6 @@ export function createIngestSchemas(limits: EventLimits, now: () => number = Dat
 
 export type IngestSchemas = ReturnType<typeof createIngestSchemas>;
 export type IngestEvent = v.InferOutput<IngestSchemas["event"]>;
-
-/**
- * One JetStream message per accepted request. The bus is a trust boundary, so the consumer parses this
- * again; the future-skew rule is the gateway's admission policy and is not re-checked.
- */
-export function createEnvelopeSchema(limits: EventLimits) {
-  const event = jsonObject({
-    ...eventEntries(limits),
-    id: uuidField,
-    received_at: v.pipe(v.string(), v.isoTimestamp()),
-    request_id: v.string(),
-    key_id: v.string(),
-  });
-  return jsonObject({
-    v: v.literal(1),
-    events: v.pipe(v.array(event), v.minLength(1)),
-  });
-}
-
-export type Envelope = v.InferOutput<ReturnType<typeof createEnvelopeSchema>>;
-export type EnvelopeEvent = Envelope["events"][number];
 
 /** Validation issues keyed by dot path (`events.3.user_id`); issues about the whole body go under `body`. */
 export function issueDetails(issues: readonly v.BaseIssue<unknown>[]): Record<string, string[]> {

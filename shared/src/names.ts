@@ -33,20 +33,3 @@ export function natsNames(namespace?: string): NatsNames {
 export const messageHeaders = {
   requestId: "X-Request-Id",
 } as const;
-
-/** Headers of a dead-letter message (PRODUCT.md §4): why it failed, how often, and where it came from. */
-export const deadLetterHeaders = {
-  reason: "Evp-Dlq-Reason",
-  errorCode: "Evp-Error-Code",
-  errorMessage: "Evp-Error-Message",
-  attempts: "Evp-Attempts",
-  firstFailureAt: "Evp-First-Failure-At",
-  lastFailureAt: "Evp-Last-Failure-At",
-  originalStream: "Evp-Original-Stream",
-  originalSeq: "Evp-Original-Seq",
-  /** On a replayed message: the DLQ sequence it came from. */
-  replayedFrom: "Evp-Replayed-From",
-} as const;
-
-export const deadLetterReasons = ["retries_exhausted", "permanent_error"] as const;
-export type DeadLetterReason = (typeof deadLetterReasons)[number];

@@ -1,4 +1,4 @@
-import { type DeadLetterRecord, parseDeadLetter } from "@evpipe/shared";
+import { type DeadLetterRecord, decodeDeadLetter } from "@evpipe/shared";
 import type { JetStreamManager } from "nats";
 
 export interface StoredDeadLetter extends DeadLetterRecord {
@@ -12,7 +12,10 @@ export async function readDeadLetters(jsm: JetStreamManager, stream: string): Pr
   for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
     const msg = await jsm.streams.getMessage(stream, { seq }).catch(() => undefined);
     if (!msg) continue;
-    letters.push({ ...parseDeadLetter(seq, msg.time, msg.header, msg.data), body: new TextDecoder().decode(msg.data) });
+    letters.push({
+      ...decodeDeadLetter(seq, msg.time, msg.header, msg.data),
+      body: new TextDecoder().decode(msg.data),
+    });
   }
   return letters;
 }

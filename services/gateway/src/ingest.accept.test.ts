@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import { messageId } from "./publisher.ts";
 import { errorEnvelope } from "./testing/error-envelope.ts";
 import { createTestGateway } from "./testing/test-deps.ts";
 
@@ -97,17 +96,6 @@ describe("POST /v1/events/batch", () => {
       [given, "b"],
       [body.ids[2], "c"],
     ]);
-  });
-});
-
-describe("message ids", () => {
-  const event = (id: string) => ({ id, event: "e", user_id: "u", received_at: "", request_id: "", key_id: "" });
-
-  it("is the event id for one event and a hash of the ids, in order, for a batch", () => {
-    expect(messageId([event("a")])).toBe("a");
-    expect(messageId([event("a"), event("b")])).toBe(messageId([event("a"), event("b")]));
-    expect(messageId([event("a"), event("b")])).not.toBe(messageId([event("b"), event("a")]));
-    expect(messageId([event("a"), event("b")])).toMatch(/^batch-[A-Za-z0-9_-]{43}$/);
   });
 });
 

@@ -1,21 +1,9 @@
-import { createHash } from "node:crypto";
-import { type EnvelopeEvent, messageHeaders } from "@evpipe/shared";
+import { type EnvelopeEvent, encodeEnvelope, envelopeMessageId, messageHeaders } from "@evpipe/shared";
 import { createInbox, headers, type NatsConnection } from "nats";
 
 export interface EventPublisher {
   /** Resolves once JetStream has stored the message; rejects when it did not acknowledge in time. */
   publish(events: readonly EnvelopeEvent[], requestId: string): Promise<void>;
-}
-
-/**
- * The Nats-Msg-Id of a request: derived from its event ids, so a producer retrying with the same ids inside
- * the duplicate window is stored once by JetStream itself.
- */
-export function messageId(events: readonly EnvelopeEvent[]): string {
-  if (events.length === 1) return (events[0] as EnvelopeEvent).id;
-  const hash = createHash("sha256");
-  for (const event of events) hash.update(event.id);
-  return `batch-${hash.digest("base64url")}`;
 }
 
 export class PublishError extends Error {
@@ -119,14 +107,14 @@ export function createJetStreamPublisher(options: {
   }
 
   async function publish(events: readonly EnvelopeEvent[], requestId: string): Promise<void> {
-    const payload = Buffer.from(JSON.stringify({ v: 1, events }));
+    const payload = encodeEnvelope(events);
     // Headers and subject need room too.
     if (payload.length > (nc.info?.max_payload ?? 1024 * 1024) - 1024 && events.length > 1) {
       const half = Math.ceil(events.length / 2);
       await Promise.all([publish(events.slice(0, half), requestId), publish(events.slice(half), requestId)]);
       return;
     }
-    await publishMessage(payload, messageId(events), requestId);
+    await publishMessage(payload, envelopeMessageId(events), requestId);
   }
 
   return {

@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
-import { type DeadLetterRecord, deadLetterHeaders, type Logger, messageHeaders, type NatsNames } from "@evpipe/shared";
+import { type DeadLetterEvent, type DeadLetterRecord, encodeReplay, type Logger, type NatsNames } from "@evpipe/shared";
 import { SingleBar } from "cli-progress";
-import { headers, type JetStreamClient, type JetStreamManager } from "nats";
+import type { JetStreamClient, JetStreamManager } from "nats";
 import { CliError, usageExit } from "../cli-error.ts";
 import { formatTable } from "../table.ts";
 import { type DlqOperation, operator, recentOperations, recordOperation } from "./audit.ts";
@@ -26,6 +26,8 @@ export interface DlqContext {
 }
 
 const eventCount = (record: DeadLetterRecord) => record.events?.length ?? 1;
+const isReadable = (record: DeadLetterRecord): record is DeadLetterRecord & { events: DeadLetterEvent[] } =>
+  record.events !== undefined;
 
 function positiveInteger(option: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
@@ -212,14 +214,9 @@ async function show(context: () => Promise<DlqContext>, argv: string[]) {
 }
 
 /** Publishes one dead letter's events back to events.ingest and waits for the PubAck. */
-async function republish(ctx: DlqContext, record: DeadLetterRecord): Promise<void> {
-  const h = headers();
-  if (record.requestId) h.set(messageHeaders.requestId, record.requestId);
-  h.set(deadLetterHeaders.replayedFrom, String(record.seq));
-  // A message id of its own: the original's is long out of the duplicate window, and a replay of the same
-  // dead letter run twice in a row is stored once by JetStream itself.
-  const msgID = `dlq-replay-${ctx.names.dlqStream}-${record.seq}`;
-  await ctx.js.publish(ctx.names.eventsSubject, JSON.stringify({ v: 1, events: record.events }), { msgID, headers: h });
+async function republish(ctx: DlqContext, record: DeadLetterRecord & { events: DeadLetterEvent[] }): Promise<void> {
+  const { data, headers, msgID } = encodeReplay(record, ctx.names.dlqStream);
+  await ctx.js.publish(ctx.names.eventsSubject, data, { msgID, headers });
 }
 
 async function changeDeadLetters(context: () => Promise<DlqContext>, argv: string[], operation: "replay" | "purge") {
@@ -238,7 +235,7 @@ async function changeDeadLetters(context: () => Promise<DlqContext>, argv: strin
   const ctx = await context();
   const records = await collect(ctx, selector);
   // Unreadable envelopes would only be dead-lettered again; they can be inspected and purged.
-  const eligible = operation === "replay" ? records.filter((record) => record.events) : records;
+  const eligible = operation === "replay" ? records.filter(isReadable) : records;
   const skipped = records.length - eligible.length;
   const events = eligible.reduce((sum, record) => sum + eventCount(record), 0);
   const json = values.json ?? false;
@@ -281,7 +278,7 @@ async function changeDeadLetters(context: () => Promise<DlqContext>, argv: strin
       if (interrupted) break;
       // The dead letter is removed only once JetStream holds its replay: an interruption anywhere
       // leaves it to be replayed again, and storing by id makes that harmless.
-      if (operation === "replay") await republish(ctx, letter);
+      if (operation === "replay" && isReadable(letter)) await republish(ctx, letter);
       await ctx.jsm.streams.deleteMessage(ctx.names.dlqStream, letter.seq, false).catch((err: unknown) => {
         if (!/no message found/i.test(String(err))) throw err;
       });

@@ -1,4 +1,4 @@
-import { type DeadLetterRecord, isNotFound, parseDeadLetter } from "@evpipe/shared";
+import { type DeadLetterRecord, decodeDeadLetter, isNotFound } from "@evpipe/shared";
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from "nats";
 import { matches, type Selector } from "./selector.ts";
 
@@ -19,7 +19,7 @@ export async function* readDeadLetters(
         throw err;
       });
       if (!stored) continue;
-      const record = parseDeadLetter(stored.seq, stored.time, stored.header, stored.data);
+      const record = decodeDeadLetter(stored.seq, stored.time, stored.header, stored.data);
       if (matches(selector, record)) yield record;
     }
     return;
@@ -36,7 +36,7 @@ export async function* readDeadLetters(
     let atEnd = false;
     for await (const msg of await consumer.fetch({ max_messages: 500, expires: 1000 })) {
       received++;
-      const record = parseDeadLetter(msg.seq, new Date(msg.info.timestampNanos / 1_000_000), msg.headers, msg.data);
+      const record = decodeDeadLetter(msg.seq, new Date(msg.info.timestampNanos / 1_000_000), msg.headers, msg.data);
       if (matches(selector, record)) yield record;
       if (msg.info.pending === 0 || msg.seq >= info.state.last_seq) atEnd = true;
     }

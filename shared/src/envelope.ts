@@ -1,0 +1,65 @@
+import { createHash } from "node:crypto";
+import * as v from "valibot";
+import { eventEntries, jsonObject, uuidField } from "./event.ts";
+import { parseJsonText } from "./json-text.ts";
+import type { EventLimits } from "./limits.ts";
+
+/**
+ * The wire format of `events.ingest` (PRODUCT.md §4): one versioned JSON message per accepted request. This
+ * module is the only one that writes or reads it: the gateway publishes it, the consumer reads it, the
+ * dead-letter queue keeps the failing part of it and a replay publishes that part again.
+ */
+export const envelopeVersion = 1;
+
+/**
+ * The bus is a trust boundary, so the consumer parses this again; the future-skew rule is the gateway's
+ * admission policy and is not re-checked.
+ */
+export function createEnvelopeSchema(limits: EventLimits) {
+  const event = jsonObject({
+    ...eventEntries(limits),
+    id: uuidField,
+    received_at: v.pipe(v.string(), v.isoTimestamp()),
+    request_id: v.string(),
+    key_id: v.string(),
+  });
+  return jsonObject({
+    v: v.literal(envelopeVersion),
+    events: v.pipe(v.array(event), v.minLength(1)),
+  });
+}
+
+export type EnvelopeSchema = ReturnType<typeof createEnvelopeSchema>;
+export type Envelope = v.InferOutput<EnvelopeSchema>;
+export type EnvelopeEvent = Envelope["events"][number];
+
+/** Takes any events: a replay re-encodes what the DLQ kept, and the consumer validates it like every other. */
+export function encodeEnvelope(events: readonly object[]): Buffer {
+  return Buffer.from(JSON.stringify({ v: envelopeVersion, events }));
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** The events of an envelope; throws (a SyntaxError, TypeError or valibot's ValiError) when it is not one. */
+export function decodeEnvelope(schema: EnvelopeSchema, data: Uint8Array): EnvelopeEvent[] {
+  return v.parse(schema, parseJsonText(utf8.decode(data))).events;
+}
+
+/**
+ * The Nats-Msg-Id of a request's envelope: derived from its event ids, so a producer retrying with the same
+ * ids inside the duplicate window is stored once by JetStream itself.
+ */
+export function envelopeMessageId(events: readonly EnvelopeEvent[]): string {
+  if (events.length === 1) return (events[0] as EnvelopeEvent).id;
+  const hash = createHash("sha256");
+  for (const event of events) hash.update(event.id);
+  return `batch-${hash.digest("base64url")}`;
+}
+
+/**
+ * The Nats-Msg-Id of a dead letter replayed into `events.ingest`: the original's is long out of the duplicate
+ * window, and the same dead letter replayed twice in a row is stored once by JetStream itself.
+ */
+export function replayMessageId(dlqStream: string, dlqSeq: number): string {
+  return `dlq-replay-${dlqStream}-${dlqSeq}`;
+}
