@@ -1,4 +1,5 @@
 import * as v from "valibot";
+import { wholeNumberText } from "./parse.ts";
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -35,16 +36,7 @@ export function loadConfigOrExit<T>(service: string, load: (env: Record<string, 
 }
 
 export function integerVar(fallback: number, min: number, max: number) {
-  return v.optional(
-    v.pipe(
-      v.string(),
-      v.regex(/^\d+$/, `must be a whole number from ${min} to ${max}`),
-      v.transform(Number),
-      v.minValue(min, `must be a whole number from ${min} to ${max}`),
-      v.maxValue(max, `must be a whole number from ${min} to ${max}`),
-    ),
-    String(fallback),
-  );
+  return v.optional(wholeNumberText(min, max), String(fallback));
 }
 
 export function urlVar(fallback: string, protocols: readonly string[]) {

@@ -8,5 +8,6 @@ export * from "./limits.ts";
 export * from "./logger.ts";
 export * from "./names.ts";
 export * from "./nats.ts";
+export * from "./parse.ts";
 export * from "./service-config.ts";
 export * from "./shutdown.ts";

@@ -156,6 +156,11 @@ export async function streamsExist(jsm: JetStreamManager, names: NatsNames): Pro
 
 export function isNotFound(err: unknown): boolean {
   const code = (err as { api_error?: { err_code?: number } }).api_error?.err_code;
-  // 10059 stream not found, 10014 consumer not found
-  return code === 10059 || code === 10014 || (err instanceof Error && /not found/i.test(err.message));
+  // 10059 stream not found, 10014 consumer not found, 10037 no message found
+  return (
+    code === 10059 ||
+    code === 10014 ||
+    code === 10037 ||
+    (err instanceof Error && /not found|no message found/i.test(err.message))
+  );
 }

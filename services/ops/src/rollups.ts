@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
 import { type Database, type DayRange, rebuildRollups, verifyRollups } from "@evpipe/db";
-import { parseRfc3339 } from "@evpipe/shared";
+import { isUtcDay } from "@evpipe/shared";
 import type { Kysely } from "kysely";
 import { CliError, usageExit } from "./cli-error.ts";
 import { formatTable } from "./table.ts";
@@ -16,7 +16,7 @@ function parseRange(values: { from?: string; to?: string }): DayRange | undefine
     ["from", values.from],
     ["to", values.to],
   ] as const) {
-    if (!/^\d{4}-\d{2}-\d{2}$/.test(value) || Number.isNaN(parseRfc3339(`${value}T00:00:00Z`))) {
+    if (!isUtcDay(value)) {
       throw new CliError(`--${option} "${value}" is not a date as YYYY-MM-DD`, usageExit);
     }
   }

@@ -1,27 +1,14 @@
-import { parseRfc3339 } from "@evpipe/shared";
+import { isUtcDay, wholeNumberText } from "@evpipe/shared";
 import * as v from "valibot";
 import { ApiError, parseOrReject } from "../errors.ts";
 
 const dayRule = "must be a date as YYYY-MM-DD";
 export const maxRangeDays = 366;
 
-export const dayParam = v.pipe(
-  v.string(dayRule),
-  v.check((value) => /^\d{4}-\d{2}-\d{2}$/.test(value) && !Number.isNaN(parseRfc3339(`${value}T00:00:00Z`)), dayRule),
-);
+export const dayParam = v.pipe(v.string(dayRule), v.check(isUtcDay, dayRule));
 
 export function integerParam(fallback: number, min: number, max: number) {
-  const rule = `must be a whole number from ${min} to ${max}`;
-  return v.optional(
-    v.pipe(
-      v.string(rule),
-      v.regex(/^\d{1,6}$/, rule),
-      v.transform(Number),
-      v.minValue(min, rule),
-      v.maxValue(max, rule),
-    ),
-    String(fallback),
-  );
+  return v.optional(wholeNumberText(min, max), String(fallback));
 }
 
 const rangeDays = (from: string, to: string) => (Date.parse(to) - Date.parse(from)) / 86_400_000 + 1;

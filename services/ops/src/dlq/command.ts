@@ -1,5 +1,13 @@
 import { parseArgs } from "node:util";
-import { type DeadLetterEvent, type DeadLetterRecord, encodeReplay, type Logger, type NatsNames } from "@evpipe/shared";
+import {
+  type DeadLetterEvent,
+  type DeadLetterRecord,
+  encodeReplay,
+  isNotFound,
+  type Logger,
+  type NatsNames,
+  parseWholeNumber,
+} from "@evpipe/shared";
 import { SingleBar } from "cli-progress";
 import type { JetStreamClient, JetStreamManager } from "nats";
 import { CliError, usageExit } from "../cli-error.ts";
@@ -31,8 +39,8 @@ const isReadable = (record: DeadLetterRecord): record is DeadLetterRecord & { ev
 
 function positiveInteger(option: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < 1) throw new CliError(`--${option} must be a whole number above 0`, usageExit);
+  const n = parseWholeNumber(value, 1, Number.MAX_SAFE_INTEGER);
+  if (n === undefined) throw new CliError(`--${option} must be a whole number above 0`, usageExit);
   return n;
 }
 
@@ -280,7 +288,7 @@ async function changeDeadLetters(context: () => Promise<DlqContext>, argv: strin
       // leaves it to be replayed again, and storing by id makes that harmless.
       if (operation === "replay" && isReadable(letter)) await republish(ctx, letter);
       await ctx.jsm.streams.deleteMessage(ctx.names.dlqStream, letter.seq, false).catch((err: unknown) => {
-        if (!/no message found/i.test(String(err))) throw err;
+        if (!isNotFound(err)) throw err;
       });
       record.messages++;
       record.events += eventCount(letter);

@@ -15,7 +15,7 @@ export async function* readDeadLetters(
   if (selector.seqs) {
     for (const seq of [...new Set(selector.seqs)].sort((a, b) => a - b)) {
       const stored = await jsm.streams.getMessage(stream, { seq }).catch((err: unknown) => {
-        if (isNotFound(err) || /no message found/i.test(String(err))) return undefined;
+        if (isNotFound(err)) return undefined;
         throw err;
       });
       if (!stored) continue;

@@ -1,4 +1,4 @@
-import { type DeadLetterRecord, deadLetterReasons, parseRfc3339 } from "@evpipe/shared";
+import { type DeadLetterRecord, deadLetterReasons, isUtcDay, parseRfc3339, parseWholeNumber } from "@evpipe/shared";
 import { CliError, usageExit } from "../cli-error.ts";
 
 /** Which dead letters a command applies to; every given filter must match. */
@@ -27,7 +27,7 @@ const unitMs = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 export function parseTime(option: string, value: string, now = Date.now()): Date {
   const ago = relative.exec(value);
   if (ago) return new Date(now - Number(ago[1]) * unitMs[ago[2] as keyof typeof unitMs]);
-  const ms = /^\d{4}-\d{2}-\d{2}$/.test(value) ? parseRfc3339(`${value}T00:00:00Z`) : parseRfc3339(value);
+  const ms = isUtcDay(value) ? parseRfc3339(`${value}T00:00:00Z`) : parseRfc3339(value);
   if (Number.isNaN(ms)) {
     throw new CliError(
       `--${option} "${value}" is not a time: use 2026-11-23T10:00:00Z, 2026-11-23, or 30m / 2h / 7d ago`,
@@ -44,9 +44,8 @@ export function parseSelector(
   const seqs = values.seq
     ?.flatMap((value) => value.split(","))
     .map((value) => {
-      const seq = Number(value);
-      if (!Number.isSafeInteger(seq) || seq < 1)
-        throw new CliError(`--seq "${value}" is not a sequence number`, usageExit);
+      const seq = parseWholeNumber(value, 1, Number.MAX_SAFE_INTEGER);
+      if (seq === undefined) throw new CliError(`--seq "${value}" is not a sequence number`, usageExit);
       return seq;
     });
   if (values.reason !== undefined && !(deadLetterReasons as readonly string[]).includes(values.reason)) {
