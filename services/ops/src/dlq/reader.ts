@@ -1,6 +1,13 @@
-import { type DeadLetterRecord, decodeDeadLetter, isNotFound } from "@evpipe/shared";
+import { type DeadLetterEvent, type DeadLetterRecord, decodeDeadLetter, isNotFound } from "@evpipe/shared";
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from "nats";
 import { matches, type Selector } from "./selector.ts";
+
+/** Events a dead letter holds; an unreadable one counts as one. */
+export const eventCount = (record: DeadLetterRecord) => record.events?.length ?? 1;
+
+/** Whether the original envelope could be read, so the dead letter can be replayed. */
+export const isReadable = (record: DeadLetterRecord): record is DeadLetterRecord & { events: DeadLetterEvent[] } =>
+  record.events !== undefined;
 
 /**
  * Streams the dead letters a selector picks, oldest first, through an ordered consumer (one pass, no

@@ -1,0 +1,179 @@
+import { parseArgs } from "node:util";
+import { type DeadLetterEvent, type DeadLetterRecord, encodeReplay, isNotFound } from "@evpipe/shared";
+import { SingleBar } from "cli-progress";
+import { CliError, usageExit } from "../cli-error.ts";
+import { positiveInteger } from "../options.ts";
+import { type DlqOperation, operator, recordOperation } from "./audit.ts";
+import type { DlqAction, DlqContext } from "./context.ts";
+import { eventCount, isReadable, readDeadLetters } from "./reader.ts";
+import { describeSelector, parseSelector, type Selector, selectorOptions } from "./selector.ts";
+
+type Operation = DlqOperation["operation"];
+
+interface ChangeRequest {
+  operation: Operation;
+  selector: Selector;
+  /** Events per second, at most. */
+  rate: number | undefined;
+  json: boolean;
+  dryRun: boolean;
+  /** A purge that was not confirmed with --yes only says what it would do, then fails. */
+  unconfirmedPurge: boolean;
+}
+
+function parseRequest(operation: Operation, argv: string[]): ChangeRequest {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      ...selectorOptions,
+      "dry-run": { type: "boolean" },
+      yes: { type: "boolean" },
+      rate: { type: "string" },
+      json: { type: "boolean" },
+    },
+  });
+  const unconfirmedPurge = operation === "purge" && !values.yes && !values["dry-run"];
+  return {
+    operation,
+    selector: parseSelector(values, { required: true }),
+    rate: values.rate === undefined ? undefined : positiveInteger("rate", values.rate, 1),
+    json: values.json ?? false,
+    dryRun: (values["dry-run"] ?? false) || unconfirmedPurge,
+    unconfirmedPurge,
+  };
+}
+
+async function collect(ctx: DlqContext, selector: Selector): Promise<DeadLetterRecord[]> {
+  const records: DeadLetterRecord[] = [];
+  for await (const record of readDeadLetters(ctx.js, ctx.jsm, ctx.names.dlqStream, selector)) records.push(record);
+  return records;
+}
+
+function progress(ctx: DlqContext, request: ChangeRequest, total: number): SingleBar | undefined {
+  if (request.json || !ctx.interactive || total === 0) return undefined;
+  const verb = request.operation === "replay" ? "Replaying" : "Purging";
+  const bar = new SingleBar({
+    format: `${verb} [{bar}] {value}/{total} dead letters | {eta_formatted} left`,
+    hideCursor: true,
+  });
+  bar.start(total, 0);
+  return bar;
+}
+
+/** Publishes one dead letter's events back to events.ingest and waits for the PubAck. */
+async function republish(ctx: DlqContext, record: DeadLetterRecord & { events: DeadLetterEvent[] }): Promise<void> {
+  const { data, headers, msgID } = encodeReplay(record, ctx.names.dlqStream);
+  await ctx.js.publish(ctx.names.eventsSubject, data, { msgID, headers });
+}
+
+function printDryRun(ctx: DlqContext, request: ChangeRequest, eligible: DeadLetterRecord[], skipped: number) {
+  const events = eligible.reduce((sum, record) => sum + eventCount(record), 0);
+  const { operation } = request;
+  if (request.json) {
+    ctx.print(JSON.stringify({ operation, dry_run: true, messages: eligible.length, events, skipped }));
+    return;
+  }
+  const unreadable = skipped ? `; ${skipped} unreadable skipped` : "";
+  ctx.print(`Would ${operation} ${eligible.length} dead letters (${events} events)${unreadable}.`);
+}
+
+/** Until SIGINT or SIGTERM asks the loop to stop after the dead letter at hand. */
+function interruption(): { readonly interrupted: boolean; release(): void } {
+  const state = { interrupted: false };
+  const onSignal = () => {
+    state.interrupted = true;
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  return {
+    get interrupted() {
+      return state.interrupted;
+    },
+    release() {
+      process.removeListener("SIGINT", onSignal);
+      process.removeListener("SIGTERM", onSignal);
+    },
+  };
+}
+
+async function waitForRate(rate: number | undefined, started: number, events: number) {
+  if (!rate) return;
+  const due = started + (events / rate) * 1000;
+  if (due > Date.now()) await new Promise((resolve) => setTimeout(resolve, due - Date.now()));
+}
+
+async function apply(ctx: DlqContext, request: ChangeRequest, eligible: DeadLetterRecord[], record: DlqOperation) {
+  const started = Date.now();
+  const bar = progress(ctx, request, eligible.length);
+  const signals = interruption();
+  try {
+    for (const letter of eligible) {
+      if (signals.interrupted) break;
+      // The dead letter is removed only once JetStream holds its replay: an interruption anywhere
+      // leaves it to be replayed again, and storing by id makes that harmless.
+      if (request.operation === "replay" && isReadable(letter)) await republish(ctx, letter);
+      await ctx.jsm.streams.deleteMessage(ctx.names.dlqStream, letter.seq, false).catch((err: unknown) => {
+        if (!isNotFound(err)) throw err;
+      });
+      record.messages++;
+      record.events += eventCount(letter);
+      bar?.increment();
+      await waitForRate(request.rate, started, record.events);
+    }
+    record.completed = !signals.interrupted;
+  } finally {
+    bar?.stop();
+    signals.release();
+    record.duration_ms = Date.now() - started;
+    ctx.log.info({ dlqOperation: record }, `dlq ${request.operation}`);
+    await recordOperation(ctx.js, ctx.names.dlqAuditSubject, record).catch((err: unknown) =>
+      ctx.log.error({ err }, "could not record the operation in the audit stream"),
+    );
+  }
+}
+
+function printSummary(ctx: DlqContext, request: ChangeRequest, record: DlqOperation) {
+  if (request.json) {
+    ctx.print(JSON.stringify({ ...record, dry_run: false }));
+    return;
+  }
+  const verb = request.operation === "replay" ? "Replayed" : "Purged";
+  const skipped = record.skipped
+    ? `; ${record.skipped} unreadable skipped (inspect with dlq show, remove with dlq purge)`
+    : "";
+  const interrupted = record.completed ? "" : "; interrupted: run it again to finish";
+  ctx.print(
+    `${verb} ${record.messages} dead letters (${record.events} events) in ${(record.duration_ms / 1000).toFixed(1)} s${skipped}${interrupted}.`,
+  );
+}
+
+async function changeDeadLetters(context: () => Promise<DlqContext>, argv: string[], operation: Operation) {
+  const request = parseRequest(operation, argv);
+  const ctx = await context();
+  const records = await collect(ctx, request.selector);
+  // Unreadable envelopes would only be dead-lettered again; they can be inspected and purged.
+  const eligible = operation === "replay" ? records.filter(isReadable) : records;
+  const skipped = records.length - eligible.length;
+  if (request.dryRun) {
+    printDryRun(ctx, request, eligible, skipped);
+    if (request.unconfirmedPurge) throw new CliError("purge deletes for good: run it again with --yes", usageExit);
+    return;
+  }
+  const record: DlqOperation = {
+    operation,
+    selector: describeSelector(request.selector),
+    messages: 0,
+    events: 0,
+    skipped,
+    by: operator(),
+    at: new Date().toISOString(),
+    duration_ms: 0,
+    completed: false,
+  };
+  await apply(ctx, request, eligible, record);
+  printSummary(ctx, request, record);
+  if (!record.completed) throw new CliError("interrupted", 130);
+}
+
+export const replay: DlqAction = (context, argv) => changeDeadLetters(context, argv, "replay");
+export const purge: DlqAction = (context, argv) => changeDeadLetters(context, argv, "purge");
