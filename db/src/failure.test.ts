@@ -1,6 +1,5 @@
-import * as v from "valibot";
 import { describe, expect, it } from "vitest";
-import { classifyFailure, retryDelayMs } from "./failure.ts";
+import { classifyFailure } from "./failure.ts";
 
 const pgError = (code: string, message = "db says no") => Object.assign(new Error(message), { code });
 
@@ -42,27 +41,8 @@ describe("classifyFailure", () => {
     expect(classifyFailure(refused).kind).toBe("outage");
   });
 
-  it("treats an envelope that fails validation as permanent", () => {
-    const result = v.safeParse(v.object({ v: v.literal(1) }), { v: 2 });
-    expect(result.success).toBe(false);
-    let error: unknown;
-    try {
-      v.parse(v.object({ v: v.literal(1) }), { v: 2 });
-    } catch (err) {
-      error = err;
-    }
-    expect(classifyFailure(error)).toMatchObject({ kind: "permanent", code: "ENVELOPE_INVALID" });
-  });
-
   it("treats a TypeError (a bug in us) as a bug and an unknown error as transient", () => {
     expect(classifyFailure(new TypeError("x is undefined")).kind).toBe("bug");
     expect(classifyFailure(new Error("something odd")).kind).toBe("transient");
-  });
-});
-
-describe("retryDelayMs", () => {
-  it("is 3^n units for n = 1..5", () => {
-    expect([1, 2, 3, 4, 5].map((n) => retryDelayMs(n, 1000))).toEqual([3000, 9000, 27000, 81000, 243000]);
-    expect(retryDelayMs(1, 10)).toBe(30);
   });
 });

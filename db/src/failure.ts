@@ -1,5 +1,3 @@
-import * as v from "valibot";
-
 /**
  * - transient: this write failed, the same write may succeed later (retry with 3^n backoff, then DLQ);
  * - permanent: the data can never be stored (straight to the DLQ);
@@ -10,7 +8,7 @@ export type FailureKind = "transient" | "permanent" | "outage" | "bug";
 
 export interface Failure {
   kind: FailureKind;
-  /** SQLSTATE, Node error code, or ENVELOPE_INVALID. */
+  /** SQLSTATE or Node error code. */
   code: string;
   message: string;
 }
@@ -48,16 +46,16 @@ const outageErrnos = new Set([
 
 // node-postgres reports a lost or refused connection with these messages and no code.
 const outageMessages =
-  /Connection terminated|connection timeout|timeout exceeded when trying to connect|not queryable|Client was closed/i;
+  /Connection terminated|connection timeout|timeout exceeded when trying to connect|not queryable|Client was closed|Query read timeout/i;
 
 function sqlState(err: unknown): string | undefined {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
 }
 
+/** What a database failure means for the write that met it; the consumer decides what to do about it. */
 export function classifyFailure(err: unknown): Failure {
   const message = err instanceof Error ? err.message : String(err);
-  if (err instanceof v.ValiError) return { kind: "permanent", code: "ENVELOPE_INVALID", message };
   // Before SQLSTATEs: "EPIPE" has their shape.
   const errno = (err as { code?: unknown } | null)?.code;
   if (typeof errno === "string" && outageErrnos.has(errno)) return { kind: "outage", code: errno, message };
@@ -87,11 +85,3 @@ export function classifyFailure(err: unknown): Failure {
   }
   return { kind: "transient", code: "UNKNOWN", message };
 }
-
-/** 3^n units after the n-th failed attempt (3, 9, 27, 81, 243 s by default). */
-export function retryDelayMs(attempt: number, unitMs: number): number {
-  return 3 ** Math.min(Math.max(attempt, 1), 5) * unitMs;
-}
-
-/** The 6th failed delivery goes to the dead-letter queue. */
-export const maxAttempts = 6;

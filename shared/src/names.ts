@@ -5,6 +5,8 @@ export interface NatsNames {
   readonly dlqStream: string;
   readonly dlqSubject: string;
   readonly writerConsumer: string;
+  /** The writer's failure history per EVENTS message: attempts, first failure, events already dead-lettered. */
+  readonly writerHistoryBucket: string;
   readonly keysBucket: string;
   /** When each key was last used. */
   readonly keyUsageBucket: string;
@@ -22,6 +24,7 @@ export function natsNames(namespace?: string): NatsNames {
     dlqStream: `${stream}EVENTS_DLQ`,
     dlqSubject: `${subject}events.dlq`,
     writerConsumer: `${stream}events-writer`,
+    writerHistoryBucket: `${stream}events-writer-history`,
     keysBucket: `${stream}api-keys`,
     keyUsageBucket: `${stream}api-key-usage`,
     dlqAuditStream: `${stream}EVENTS_DLQ_AUDIT`,

@@ -126,6 +126,7 @@ export async function createTestPipeline(
         names.dlqAuditStream,
         `KV_${names.keysBucket}`,
         `KV_${names.keyUsageBucket}`,
+        `KV_${names.writerHistoryBucket}`,
       ]) {
         await jsm.streams.delete(stream).catch(() => undefined);
       }

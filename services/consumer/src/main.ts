@@ -12,6 +12,7 @@ import { serve } from "@hono/node-server";
 import { loadConsumerConfig } from "./config.ts";
 import { createConsumer } from "./consumer.ts";
 import { createHealthApp } from "./health.ts";
+import { openHistoryBucket } from "./provision.ts";
 
 const config = loadConfigOrExit("consumer", loadConsumerConfig);
 
@@ -24,14 +25,19 @@ const db = createDb({
   url: config.databaseUrl,
   maxConnections: config.concurrency + 1,
   applicationName: "evpipe-consumer",
+  queryTimeoutMs: config.queryTimeoutMs,
+  onConnectionError: (err) => log.warn({ err }, "database connection lost"),
 });
+const js = nc.jetstream();
+const historyBucket = await openHistoryBucket(js, names, config.streams.eventsMaxAgeMs);
 
 const consumer = createConsumer({
   log,
-  js: nc.jetstream(),
+  js,
   jsm,
   db,
   names,
+  historyBucket,
   limits: config.limits,
   retryDelayUnitMs: config.retryDelayUnitMs,
   concurrency: config.concurrency,

@@ -1,0 +1,102 @@
+import { classifyFailure, type Database, type Failure, type KnownUsers, storedIds, storeEvents } from "@evpipe/db";
+import { decodeEnvelope, type EnvelopeEvent, type EnvelopeSchema, type Logger, messageHeaders } from "@evpipe/shared";
+import type { Kysely } from "kysely";
+import type { JsMsg } from "nats";
+import { type HistoryStore, noHistory } from "./failure-history.ts";
+import { writeIsolating } from "./isolating-write.ts";
+import { carryOut, type ExecutorDeps } from "./settle-executor.ts";
+import { type Delivery, settle, type WriteOutcome } from "./settlement.ts";
+
+export interface BatchWriterDeps extends ExecutorDeps {
+  log: Logger;
+  db: Kysely<Database>;
+  envelopeSchema: EnvelopeSchema;
+  knownUsers: KnownUsers;
+  history: HistoryStore;
+  retryDelayUnitMs: number;
+}
+
+interface Read {
+  msg: JsMsg;
+  log: Logger;
+  delivery: Delivery;
+}
+
+function logFor(deps: BatchWriterDeps, msg: JsMsg): Logger {
+  return deps.log.child({
+    requestId: msg.headers?.get(messageHeaders.requestId) || undefined,
+    streamSeq: msg.info.streamSequence,
+    deliveryCount: msg.info.deliveryCount,
+  });
+}
+
+/** Decodes a message and, on a redelivery only, loads what earlier deliveries left in its history. */
+async function read(deps: BatchWriterDeps, msg: JsMsg): Promise<Read> {
+  const log = logFor(deps, msg);
+  let history = noHistory;
+  if (msg.info.deliveryCount > 1) {
+    history = await deps.history.read(msg.info.streamSequence).catch((err: unknown) => {
+      log.warn({ err }, "could not read the failure history; treating the delivery as a first one");
+      return noHistory;
+    });
+  }
+  try {
+    return { msg, log, delivery: { kind: "readable", events: decodeEnvelope(deps.envelopeSchema, msg.data), history } };
+  } catch (err) {
+    const failure: Failure = { kind: "permanent", code: "ENVELOPE_INVALID", message: (err as Error).message };
+    return { msg, log, delivery: { kind: "unreadable", failure, history } };
+  }
+}
+
+/** Stores the events of every readable delivery with as few statements as the data allows. */
+async function write(deps: BatchWriterDeps, reads: readonly Read[]): Promise<WriteOutcome> {
+  const pending: EnvelopeEvent[] = [];
+  const redelivered: string[] = [];
+  for (const { msg, delivery } of reads) {
+    if (delivery.kind !== "readable") continue;
+    const deadLettered = new Set(delivery.history.deadLettered);
+    for (const event of delivery.events) {
+      if (deadLettered.has(event.id)) continue;
+      pending.push(event);
+      if (msg.info.deliveryCount > 1) redelivered.push(event.id);
+    }
+  }
+  let already: Set<string>;
+  try {
+    // On redelivery, leave out what an earlier delivery already stored.
+    already = await storedIds(deps.db, redelivered);
+  } catch (err) {
+    return { kind: "halted", failure: classifyFailure(err) };
+  }
+  const store = async (events: readonly EnvelopeEvent[]) => {
+    await storeEvents(deps.db, events, deps.knownUsers);
+  };
+  return writeIsolating(
+    store,
+    pending.filter((event) => !already.has(event.id)),
+  );
+}
+
+/**
+ * Writes several messages' events with one statement in one transaction, then settles each message on its
+ * own. Resolves with the halting failure when the database was unreachable or the write met a bug.
+ */
+export async function writeBatch(deps: BatchWriterDeps, batch: readonly JsMsg[]): Promise<WriteOutcome> {
+  const reads = await Promise.all(batch.map((msg) => read(deps, msg)));
+  const outcome = await write(deps, reads);
+  const context = { now: new Date(), retryDelayUnitMs: deps.retryDelayUnitMs };
+  // Started together: the acks of a whole write leave in one socket write.
+  await Promise.all(
+    reads.map(async ({ msg, log, delivery }) => {
+      const settlement = settle(delivery, outcome, context);
+      await carryOut(deps, msg, settlement, log);
+      if (settlement.kind === "ack" && delivery.kind === "readable") {
+        log.info(
+          { outcome: "stored", eventCount: delivery.events.length, attempt: delivery.history.failures + 1 },
+          "message stored",
+        );
+      }
+    }),
+  );
+  return outcome;
+}
