@@ -4,6 +4,7 @@ import { type Context, Hono } from "hono";
 import type { Kysely } from "kysely";
 import type { GatewayEnv } from "./context.ts";
 import { ApiError } from "./errors.ts";
+import { earlyAnswer } from "./middleware/early-answer.ts";
 import { requestContext } from "./middleware/request-context.ts";
 import type { EventPublisher } from "./publisher.ts";
 import { RateLimiter } from "./rate-limit.ts";
@@ -44,8 +45,12 @@ function errorResponse(c: Context<GatewayEnv>, err: unknown) {
 export function createApp(deps: GatewayDeps) {
   const now = deps.now ?? Date.now;
   const limiter = new RateLimiter(now);
+  // Up to one whole body, for at most a second: a client refused before it finished sending what it was
+  // allowed to send still gets a clean close; a slow or oversized sender cannot hold the socket for long.
+  const drainBudget = { maxBytes: deps.limits.maxBodyBytes, maxMs: 1000 };
   return new Hono<GatewayEnv>()
     .use(requestContext(deps.log))
+    .use(earlyAnswer(drainBudget))
     .route("/", healthRoutes(deps.readiness))
     .route("/v1", ingestRoutes({ ...deps, now, limiter }))
     .route("/v1", eventsReadRoutes({ ...deps, now, limiter }))

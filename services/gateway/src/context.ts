@@ -1,5 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import type { ApiKeyRecord, Logger } from "@evpipe/shared";
+import type { UnreadBody } from "./middleware/early-answer.ts";
 
 export interface GatewayEnv {
   /** Set by @hono/node-server; absent under app.request() in tests. */
@@ -8,5 +9,7 @@ export interface GatewayEnv {
     requestId: string;
     log: Logger;
     apiKey: ApiKeyRecord;
+    /** Set when the answer went out before the whole body arrived. */
+    unreadBody: UnreadBody;
   };
 }

@@ -26,6 +26,7 @@ export function requestContext(log: Logger) {
       status,
       durationMs: Math.round((performance.now() - started) * 100) / 100,
       keyId: c.get("apiKey")?.id,
+      unreadBody: c.get("unreadBody"),
     };
     if (status >= 500) requestLog.error(line, "request failed");
     else requestLog.info(line, "request");
