@@ -1,13 +1,12 @@
-import { classifyFailure, type Database } from "@evpipe/db";
 import type { EventLimits, KeyRing, KeyUsage, Logger } from "@evpipe/shared";
 import { type Context, Hono } from "hono";
-import type { Kysely } from "kysely";
 import type { GatewayEnv } from "./context.ts";
 import { ApiError } from "./errors.ts";
 import { earlyAnswer } from "./middleware/early-answer.ts";
 import { requestContext } from "./middleware/request-context.ts";
 import type { EventPublisher } from "./publisher.ts";
 import { RateLimiter } from "./rate-limit.ts";
+import { type EventReads, type StatsQueries, StoreUnavailable } from "./reads.ts";
 import { eventsReadRoutes } from "./routes/events-read.ts";
 import { healthRoutes, type Readiness } from "./routes/health.ts";
 import { ingestRoutes } from "./routes/ingest.ts";
@@ -15,8 +14,9 @@ import { statsRoutes } from "./routes/stats.ts";
 
 export interface GatewayDeps {
   log: Logger;
-  /** Only the read routes use it; accepting events never touches PostgreSQL. */
-  db: Kysely<Database>;
+  /** Only the read routes use these; accepting events never touches the event store. */
+  eventReads: EventReads;
+  stats: StatsQueries;
   keys: KeyRing;
   usage: KeyUsage;
   publisher: EventPublisher;
@@ -29,7 +29,7 @@ function errorResponse(c: Context<GatewayEnv>, err: unknown) {
   let apiError: ApiError;
   if (err instanceof ApiError) {
     apiError = err;
-  } else if (classifyFailure(err).kind === "outage") {
+  } else if (err instanceof StoreUnavailable) {
     c.get("log").warn({ err }, "event store unavailable");
     apiError = new ApiError("UNAVAILABLE", "The event store is unavailable; retry shortly.", {
       headers: { "Retry-After": "5" },
@@ -60,4 +60,12 @@ export function createApp(deps: GatewayDeps) {
 }
 
 export type { EventPublisher } from "./publisher.ts";
+export {
+  type Cohort,
+  type EventPosition,
+  type EventReads,
+  type StatsQueries,
+  type StoredEvent,
+  StoreUnavailable,
+} from "./reads.ts";
 export type { Readiness } from "./routes/health.ts";

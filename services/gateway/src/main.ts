@@ -18,6 +18,7 @@ import { serve } from "@hono/node-server";
 import { createApp } from "./app.ts";
 import { loadGatewayConfig } from "./config.ts";
 import { createJetStreamPublisher } from "./publisher.ts";
+import { createReadStore } from "./read-store.ts";
 
 const config = loadConfigOrExit("gateway", loadGatewayConfig);
 
@@ -47,7 +48,7 @@ const publisher = createJetStreamPublisher({
 const db = createDb({ url: config.databaseUrl, maxConnections: 4, applicationName: "evpipe-gateway" });
 const app = createApp({
   log,
-  db,
+  ...createReadStore(db),
   keys,
   usage,
   limits: config.limits,

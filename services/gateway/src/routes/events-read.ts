@@ -1,10 +1,9 @@
-import { type Database, eventById, eventsOfUser } from "@evpipe/db";
 import { Hono } from "hono";
-import type { Kysely } from "kysely";
 import * as v from "valibot";
 import type { GatewayEnv } from "../context.ts";
 import { ApiError } from "../errors.ts";
 import { type AuthDeps, requireScope } from "../middleware/auth.ts";
+import type { EventPosition, EventReads, StoredEvent } from "../reads.ts";
 import { integerParam, parseQuery } from "./read-params.ts";
 
 export const storedEventResponse = v.object({
@@ -22,7 +21,7 @@ export const userEventsResponse = v.object({
   events: v.array(storedEventResponse),
   next_cursor: v.nullable(v.string()),
 });
-type StoredEvent = v.InferOutput<typeof storedEventResponse>;
+type StoredEventResponse = v.InferOutput<typeof storedEventResponse>;
 
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -62,17 +61,20 @@ const userEventsQuery = v.strictObject(
 );
 
 export interface EventsReadDeps extends AuthDeps {
-  db: Kysely<Database>;
+  eventReads: EventReads;
 }
 
-function toResponse(row: NonNullable<Awaited<ReturnType<typeof eventById>>>): StoredEvent {
+function toResponse(event: StoredEvent): StoredEventResponse {
   return {
-    ...row,
-    occurred_at: row.occurred_at.toISOString(),
-    received_at: row.received_at.toISOString(),
-    stored_at: row.stored_at.toISOString(),
+    ...event,
+    occurred_at: event.occurred_at.toISOString(),
+    received_at: event.received_at.toISOString(),
+    stored_at: event.stored_at.toISOString(),
   };
 }
+
+const encodeCursor = (position: EventPosition) =>
+  Buffer.from(JSON.stringify([position.occurredAt, position.id])).toString("base64url");
 
 export function eventsReadRoutes(deps: EventsReadDeps) {
   const guard = requireScope(deps, "read");
@@ -84,26 +86,23 @@ export function eventsReadRoutes(deps: EventsReadDeps) {
           details: { id: ["must be a UUID"] },
         });
       }
-      const row = await eventById(deps.db, id.toLowerCase());
-      if (!row)
+      const event = await deps.eventReads.byId(id.toLowerCase());
+      if (!event)
         throw new ApiError(
           "NOT_FOUND",
           `No stored event with id ${id} (yet: accepted events are stored within seconds).`,
         );
-      return c.json(toResponse(row));
+      return c.json(toResponse(event));
     })
     .get("/events", guard, async (c) => {
       const { user_id, limit, cursor } = parseQuery(userEventsQuery, c.req.query());
-      const rows = await eventsOfUser(deps.db, user_id, limit + 1, cursor);
-      const page = rows.slice(0, limit);
+      // One more than asked for says whether there is a next page.
+      const found = await deps.eventReads.byUser(user_id, limit + 1, cursor);
+      const page = found.slice(0, limit);
       const last = page[page.length - 1];
       const body: v.InferOutput<typeof userEventsResponse> = {
-        events: page.map(({ occurred_at_exact: _exact, ...row }) => toResponse(row)),
-        // The exact timestamp (microseconds), so the next page neither skips nor repeats an event.
-        next_cursor:
-          rows.length > limit && last
-            ? Buffer.from(JSON.stringify([last.occurred_at_exact, last.id])).toString("base64url")
-            : null,
+        events: page.map(({ event }) => toResponse(event)),
+        next_cursor: found.length > limit && last ? encodeCursor(last.position) : null,
       };
       return c.json(body);
     });

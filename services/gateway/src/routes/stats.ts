@@ -1,9 +1,8 @@
-import { type Database, dailyActiveUsers, retention, topEvents } from "@evpipe/db";
 import { Hono } from "hono";
-import type { Kysely } from "kysely";
 import * as v from "valibot";
 import type { GatewayEnv } from "../context.ts";
 import { type AuthDeps, requireScope } from "../middleware/auth.ts";
+import type { StatsQueries } from "../reads.ts";
 import { checkRange, integerParam, parseQuery, rangeQuery } from "./read-params.ts";
 
 export const dauResponse = v.object({
@@ -28,7 +27,7 @@ const topEventsQuery = rangeQuery({ limit: integerParam(10, 1, 100) });
 const retentionQuery = rangeQuery({ days: integerParam(7, 1, 90) });
 
 export interface StatsDeps extends AuthDeps {
-  db: Kysely<Database>;
+  stats: StatsQueries;
 }
 
 export function statsRoutes(deps: StatsDeps) {
@@ -37,7 +36,7 @@ export function statsRoutes(deps: StatsDeps) {
     .get("/dau", async (c) => {
       const { from, to } = parseQuery(dauQuery, c.req.query());
       checkRange(from, to);
-      const body: v.InferOutput<typeof dauResponse> = { from, to, days: await dailyActiveUsers(deps.db, from, to) };
+      const body: v.InferOutput<typeof dauResponse> = { from, to, days: await deps.stats.dailyActiveUsers(from, to) };
       return c.json(body);
     })
     .get("/top-events", async (c) => {
@@ -46,7 +45,7 @@ export function statsRoutes(deps: StatsDeps) {
       const body: v.InferOutput<typeof topEventsResponse> = {
         from,
         to,
-        events: await topEvents(deps.db, from, to, limit),
+        events: await deps.stats.topEvents(from, to, limit),
       };
       return c.json(body);
     })
@@ -57,7 +56,7 @@ export function statsRoutes(deps: StatsDeps) {
         from,
         to,
         days,
-        cohorts: await retention(deps.db, from, to, days),
+        cohorts: await deps.stats.retention(from, to, days),
       };
       return c.json(body);
     });

@@ -1,3 +1,4 @@
 export * from "./error-envelope.ts";
+export * from "./read-doubles.ts";
 export * from "./security-suite.ts";
 export * from "./test-deps.ts";

@@ -1,4 +1,3 @@
-import { createDb } from "@evpipe/db";
 import {
   type ApiKeyRecord,
   defaultEventLimits,
@@ -10,30 +9,50 @@ import {
 } from "@evpipe/shared";
 import { pino } from "pino";
 import { createApp, type GatewayDeps } from "../app.ts";
+import { eventReadsOf, statsAnswering } from "./read-doubles.ts";
 
 export interface PublishedMessage {
   events: EnvelopeEvent[];
   requestId: string;
 }
 
+/** One call a route made through EventReads or StatsQueries. */
+export interface ReadCall {
+  method: string;
+  args: unknown[];
+}
+
+/** `target` with every method call appended to `calls`, so a test can say what was read, or that nothing was. */
+function recorded<T extends object>(target: T, calls: ReadCall[]): T {
+  return new Proxy(target, {
+    get(object, name, receiver) {
+      const value: unknown = Reflect.get(object, name, receiver);
+      if (typeof value !== "function") return value;
+      return (...args: unknown[]) => {
+        calls.push({ method: String(name), args });
+        return value.apply(object, args);
+      };
+    },
+  });
+}
+
 /**
- * createApp with real keys (made by the same factory as `pnpm ops keys create`) and a publisher that records
- * what JetStream would have been sent. Integration tests in tests/ use the real JetStream.
+ * createApp with real keys (made by the same factory as `pnpm ops keys create`), a publisher that records
+ * what JetStream would have been sent, and reads (an empty store unless given) that record every call.
+ * Integration tests in tests/ use the real JetStream and PostgreSQL.
  */
 export function createTestGateway(overrides: Partial<GatewayDeps> = {}) {
+  const { eventReads = eventReadsOf([]), stats = statsAnswering(), ...rest } = overrides;
   const keys = new KeyRing();
   const usage = new KeyUsage();
   const records = new Map<string, ApiKeyRecord>();
   const published: PublishedMessage[] = [];
+  const reads: ReadCall[] = [];
   let publishFailure: Error | undefined;
   const app = createApp({
     log: pino({ level: "silent" }),
-    // Lazy: unit tests never reach the database; tests/ gives a real one.
-    db: createDb({
-      url: "postgres://postgres@127.0.0.1:1/unit-tests-use-no-database",
-      maxConnections: 1,
-      applicationName: "unit",
-    }),
+    eventReads: recorded(eventReads, reads),
+    stats: recorded(stats, reads),
     keys,
     usage,
     limits: defaultEventLimits,
@@ -44,13 +63,14 @@ export function createTestGateway(overrides: Partial<GatewayDeps> = {}) {
       },
     },
     readiness: async () => ({ ready: true, checks: { nats: true, streams: true } }),
-    ...overrides,
+    ...rest,
   });
   return {
     app,
     keys,
     usage,
     published,
+    reads,
     failPublishesWith(err: Error | undefined) {
       publishFailure = err;
     },
