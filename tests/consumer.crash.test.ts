@@ -1,3 +1,4 @@
+import { verifyRollups } from "@evpipe/db";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type BatchAccepted, events, postJson } from "./support/http.ts";
 import { createTestPipeline, type TestPipeline } from "./support/pipeline.ts";
@@ -68,13 +69,20 @@ describe("consumer faults", () => {
     expect(accepted).toHaveLength(12_000);
     expect(storedAtKill).toBeLessThan(accepted.length);
 
-    await startConsumer();
+    // Two writers share the durable consumer from here on: concurrent writes of the same rollup rows.
+    const successors = await Promise.all([startConsumer(), startConsumer()]);
     await waitFor("every accepted event to be stored", async () => (await storedTotal()) >= accepted.length, {
       timeoutMs: 60_000,
       intervalMs: 200,
     });
     expect(await storedTotal()).toBe(accepted.length);
     expect(await pipeline.storedCount(accepted)).toBe(accepted.length);
+    // The kill interrupted deliveries: their messages came back, so the test did not kill between writes.
+    const redelivered = successors
+      .flatMap((c) => c.lines)
+      .filter((l) => l.outcome === "stored" && Number(l.deliveryCount) > 1);
+    expect(redelivered.length).toBeGreaterThan(0);
+    expect(await verifyRollups(pipeline.db)).toEqual([]);
   });
 
   it("finishes or returns its in-flight messages on SIGTERM, exits 0, and a restart stores the rest", async () => {
@@ -96,5 +104,6 @@ describe("consumer faults", () => {
       },
     );
     expect(await storedTotal()).toBe(before + accepted.length);
+    expect(await verifyRollups(pipeline.db)).toEqual([]);
   });
 });

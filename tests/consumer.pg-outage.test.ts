@@ -1,3 +1,4 @@
+import { verifyRollups } from "@evpipe/db";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type BatchAccepted, events, postJson } from "./support/http.ts";
 import { createTestPipeline, type TestPipeline } from "./support/pipeline.ts";
@@ -79,5 +80,6 @@ describe("PostgreSQL outage", () => {
     expect(consumer.lines.filter((line) => line.outcome === "dead_lettered" || line.outcome === "retrying")).toEqual(
       [],
     );
+    expect(await verifyRollups(pipeline.db)).toEqual([]);
   });
 });

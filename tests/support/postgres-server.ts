@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -27,8 +27,14 @@ async function freePort(): Promise<number> {
 export interface ThrowawayPostgres {
   /** postgres://postgres@127.0.0.1:PORT/postgres */
   url: string;
+  /** A clean shutdown (fast mode: sessions are terminated with 57P01). */
   stop(): void;
+  /** A crash: immediate mode, no checkpoint, recovery at the next start. */
+  crash(): void;
   start(): void;
+  /** SIGSTOP to the server and every backend: connections stay open and nothing answers. */
+  freeze(): void;
+  thaw(): void;
   cleanup(): void;
 }
 
@@ -53,12 +59,29 @@ export async function startPostgresServer(): Promise<ThrowawayPostgres> {
   const start = () =>
     run("pg_ctl", ["-D", path.join(dir, "data"), "-o", options, "-l", path.join(dir, "log"), "-w", "start"]);
   const stop = () => run("pg_ctl", ["-D", path.join(dir, "data"), "-m", "fast", "-w", "stop"]);
+  const serverProcesses = () => {
+    const postmaster = readFileSync(path.join(dir, "data", "postmaster.pid"), "utf8").split("\n")[0] as string;
+    const children = execFileSync("pgrep", ["-P", postmaster], { encoding: "utf8" }).split("\n").filter(Boolean);
+    return [postmaster, ...children].map(Number);
+  };
   start();
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     start,
     stop,
+    crash: () => run("pg_ctl", ["-D", path.join(dir, "data"), "-m", "immediate", "-w", "stop"]),
+    freeze() {
+      for (const pid of serverProcesses()) process.kill(pid, "SIGSTOP");
+    },
+    thaw() {
+      for (const pid of serverProcesses()) process.kill(pid, "SIGCONT");
+    },
     cleanup() {
+      try {
+        for (const pid of serverProcesses()) process.kill(pid, "SIGCONT");
+      } catch {
+        // not running
+      }
       try {
         stop();
       } catch {

@@ -77,26 +77,33 @@ async function write(deps: BatchWriterDeps, reads: readonly Read[]): Promise<Wri
   );
 }
 
+export interface WrittenBatch {
+  outcome: WriteOutcome;
+  /** Carries out each message's settlement; after a halted write, only once pulling has stopped. */
+  settle(): Promise<void>;
+}
+
 /**
- * Writes several messages' events with one statement in one transaction, then settles each message on its
- * own. Resolves with the halting failure when the database was unreachable or the write met a bug.
+ * Writes several messages' events with one statement in one transaction; each message is then settled on its
+ * own. Settling is a second step so that messages handed back after an outage are not redelivered into a
+ * pull that is about to close.
  */
-export async function writeBatch(deps: BatchWriterDeps, batch: readonly JsMsg[]): Promise<WriteOutcome> {
+export async function writeBatch(deps: BatchWriterDeps, batch: readonly JsMsg[]): Promise<WrittenBatch> {
   const reads = await Promise.all(batch.map((msg) => read(deps, msg)));
   const outcome = await write(deps, reads);
   const context = { now: new Date(), retryDelayUnitMs: deps.retryDelayUnitMs };
-  // Started together: the acks of a whole write leave in one socket write.
-  await Promise.all(
-    reads.map(async ({ msg, log, delivery }) => {
-      const settlement = settle(delivery, outcome, context);
-      await carryOut(deps, msg, settlement, log);
-      if (settlement.kind === "ack" && delivery.kind === "readable") {
-        log.info(
-          { outcome: "stored", eventCount: delivery.events.length, attempt: delivery.history.failures + 1 },
-          "message stored",
-        );
-      }
-    }),
-  );
-  return outcome;
+  const settleAll = async () => {
+    // Started together: the acks of a whole write leave in one socket write.
+    await Promise.all(
+      reads.map(async ({ msg, log, delivery }) => {
+        const settlement = settle(delivery, outcome, context);
+        await carryOut(deps, msg, settlement, log);
+        if (settlement.kind === "ack" && delivery.kind === "readable") {
+          const attempt = delivery.history.failures + 1;
+          log.info({ outcome: "stored", eventCount: delivery.events.length, attempt }, "message stored");
+        }
+      }),
+    );
+  };
+  return { outcome, settle: settleAll };
 }

@@ -1,7 +1,7 @@
 import type { Failure } from "@evpipe/db";
 import type { Logger } from "@evpipe/shared";
 import type { ConsumerMessages, JsMsg } from "nats";
-import type { WriteOutcome } from "./settlement.ts";
+import type { WrittenBatch } from "./batch-writer.ts";
 
 export type ConsumerState = "starting" | "consuming" | "paused" | "stopped" | "stopping";
 
@@ -15,7 +15,7 @@ export interface WriterLoopDeps {
   log: Logger;
   /** Starts a pull of at most `pullBatch` buffered messages. */
   pull: () => Promise<ConsumerMessages>;
-  write: (batch: readonly JsMsg[]) => Promise<WriteOutcome>;
+  write: (batch: readonly JsMsg[]) => Promise<WrittenBatch>;
   /** Resolves once the database answers again; rejects while it does not. */
   probe: () => Promise<void>;
   probeIntervalMs: number;
@@ -38,6 +38,18 @@ export function createWriterLoop(deps: WriterLoopDeps) {
   let reason: ConsumerStatus["reason"];
   let messages: ConsumerMessages | undefined;
   let reading: Promise<void> | undefined;
+  // Wakes the reader waiting for room: a write ended, or pulling is stopping.
+  let room = Promise.withResolvers<void>();
+  const wake = () => {
+    room.resolve();
+    room = Promise.withResolvers<void>();
+  };
+
+  async function writeAndSettle(batch: JsMsg[]): Promise<void> {
+    const written = await deps.write(batch);
+    if (written.outcome.kind === "halted") await halt(written.outcome.failure, batch.length);
+    await written.settle();
+  }
 
   function dispatch(): void {
     while (state === "consuming" && buffer.length > 0 && writing.size < deps.concurrency) {
@@ -51,14 +63,11 @@ export function createWriterLoop(deps: WriterLoopDeps) {
         batch.push(buffer.shift() as JsMsg);
         events += estimate;
       }
-      const task = deps
-        .write(batch)
-        .then((outcome) => {
-          if (outcome.kind === "halted") halt(outcome.failure, batch.length);
-        })
+      const task = writeAndSettle(batch)
         .catch((err: unknown) => deps.log.error({ err }, "write failed unexpectedly"))
         .finally(() => {
           writing.delete(task);
+          wake();
           dispatch();
         });
       writing.add(task);
@@ -77,7 +86,7 @@ export function createWriterLoop(deps: WriterLoopDeps) {
       if (buffer.length === 1) setImmediate(dispatch);
       // Every write busy and a full pull waiting: read no further until a write ends.
       while (state === "consuming" && writing.size >= deps.concurrency && buffer.length >= deps.pullBatch) {
-        await Promise.race(writing);
+        await room.promise;
       }
     }
   }
@@ -92,36 +101,39 @@ export function createWriterLoop(deps: WriterLoopDeps) {
     const current = messages;
     messages = undefined;
     await current?.close();
+    wake();
     await reading;
     for (const msg of buffer.splice(0)) msg.nak();
   }
 
-  function halt(failure: Failure, returnedCount: number): void {
+  /** Resolves once pulling has stopped, so the messages of the halted write can be given back safely. */
+  async function halt(failure: Failure, returnedCount: number): Promise<void> {
     if (failure.kind === "transient") return;
+    if (state === "stopped" || state === "stopping") return;
     if (failure.kind === "outage") {
-      if (state !== "consuming") return;
-      state = "paused";
-      reason = { kind: failure.kind, code: failure.code, message: failure.message };
-      deps.log.warn(
-        { outcome: "paused", errorCode: failure.code, error: failure.message, returnedCount },
-        "database unavailable, paused",
-      );
-      void probeUntilBack();
+      if (state === "consuming") {
+        state = "paused";
+        reason = { kind: failure.kind, code: failure.code, message: failure.message };
+        deps.log.warn(
+          { outcome: "paused", errorCode: failure.code, error: failure.message, returnedCount },
+          "database unavailable, paused",
+        );
+        void probeUntilBack();
+      }
+      await stopPulling();
       return;
     }
-    if (state === "stopped" || state === "stopping") return;
     state = "stopped";
     reason = { kind: failure.kind, code: failure.code, message: failure.message };
     deps.log.fatal(
       { outcome: "stopped", errorCode: failure.code, error: failure.message, returnedCount },
       "consumer stopped: this needs a fix in the code or the database, not a retry; messages are kept",
     );
-    void stopPulling();
+    await stopPulling();
   }
 
   /** One loop per pause: it ends once pulling has resumed; a later outage starts a new one. */
   async function probeUntilBack(): Promise<void> {
-    await stopPulling();
     const started = Date.now();
     while (state === "paused") {
       await new Promise((resolve) => setTimeout(resolve, deps.probeIntervalMs));
