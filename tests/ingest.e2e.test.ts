@@ -229,10 +229,26 @@ describe("ingest end to end", () => {
 
   it("never writes an API key into either service's log", async () => {
     const secret = key.slice(17);
-    for (const service of [gateway, consumer]) {
-      expect(service.lines.length).toBeGreaterThan(0);
-      expect(JSON.stringify(service.lines)).not.toContain(secret);
-    }
+    // The key travels in both headers, and a wrong key in a refused request, all logged by request id.
+    const accepted = await postJson<{ id: string }>(
+      gateway.url,
+      "/v1/events",
+      { event: "secret-probe", user_id: "u" },
+      { authorization: `Bearer ${key}`, "x-api-key": key, "x-request-id": "key-probe-1" },
+    );
+    expect(accepted.status, JSON.stringify(accepted.body)).toBe(202);
+    const refused = await postJson(
+      gateway.url,
+      "/v1/events",
+      { event: "secret-probe", user_id: "u" },
+      { "x-api-key": `${key}x`, "x-request-id": "key-probe-2" },
+    );
+    expect(refused.status).toBe(401);
+    await waitStored([accepted.body.id]);
+    await gateway.waitForLog("the accepted request", (line) => line.requestId === "key-probe-1" && line.status === 202);
+    await gateway.waitForLog("the refused request", (line) => line.requestId === "key-probe-2" && line.status === 401);
+    await consumer.waitForLog("the stored message", (line) => line.requestId === "key-probe-1");
+    for (const service of [gateway, consumer]) expect(JSON.stringify(service.lines)).not.toContain(secret);
   });
 
   it("stops the gateway gracefully on SIGTERM: exit 0 after draining", async () => {
