@@ -22,12 +22,23 @@ function request(route: ProtectedRoute, headers: Record<string, string>): Reques
 }
 
 /**
+ * What the route does once a request is let through: a POST publishes, a GET reads. Each refusal must leave
+ * it undone, and the right key must do it, so the check is one that could fail for this route.
+ */
+function effectsOf(route: ProtectedRoute, gateway: TestGateway): unknown[] {
+  return route.method === "POST" ? gateway.published : gateway.reads;
+}
+
+/**
  * The security cases every authenticated route must pass; each route's test file calls this once, so a new
  * route cannot forget one.
  */
 export function describeSecurity(route: ProtectedRoute, makeGateway: () => TestGateway) {
   describe(`${route.method} ${route.path} security`, () => {
     const otherScope: Scope = route.scope === "ingest" ? "read" : "ingest";
+    const effect = route.method === "POST" ? "published" : "read";
+    const expectNothingDone = (gateway: TestGateway) =>
+      expect(effectsOf(route, gateway), `nothing ${effect}`).toEqual([]);
 
     async function expectUnauthorized(gateway: TestGateway, headers: Record<string, string>) {
       const res = await gateway.app.request(route.path, request(route, headers));
@@ -37,7 +48,7 @@ export function describeSecurity(route: ProtectedRoute, makeGateway: () => TestG
       expect(body).toEqual(
         errorEnvelope(res.headers, "UNAUTHORIZED", "A valid API key is required (X-API-Key or Authorization: Bearer)."),
       );
-      expect(gateway.published).toEqual([]);
+      expectNothingDone(gateway);
     }
 
     it("rejects a request without a key", async () => {
@@ -85,7 +96,7 @@ export function describeSecurity(route: ProtectedRoute, makeGateway: () => TestG
           ),
         );
       }
-      expect(gateway.published).toEqual([]);
+      expectNothingDone(gateway);
     });
 
     it(`answers 403 to a key without the ${route.scope} scope`, async () => {
@@ -95,10 +106,10 @@ export function describeSecurity(route: ProtectedRoute, makeGateway: () => TestG
       const body = await res.json();
       expect(res.status, JSON.stringify(body)).toBe(403);
       expect(body).toEqual(errorEnvelope(res.headers, "FORBIDDEN", `This API key lacks the "${route.scope}" scope.`));
-      expect(gateway.published).toEqual([]);
+      expectNothingDone(gateway);
     });
 
-    it("accepts the right key by X-API-Key and by Authorization: Bearer", async () => {
+    it(`accepts the right key by X-API-Key and by Authorization: Bearer, and the request is ${effect}`, async () => {
       const gateway = makeGateway();
       const { key } = gateway.issueKey([route.scope]);
       const variants: Array<Record<string, string>> = [{ "x-api-key": key }, { authorization: `Bearer ${key}` }];
@@ -106,6 +117,7 @@ export function describeSecurity(route: ProtectedRoute, makeGateway: () => TestG
         const res = await gateway.app.request(route.path, request(route, headers));
         expect(res.status, await res.text()).toBeLessThan(300);
       }
+      expect(effectsOf(route, gateway)).toHaveLength(variants.length);
     });
   });
 }
