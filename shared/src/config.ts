@@ -13,15 +13,52 @@ export function parseEnv<const TEntries extends v.ObjectEntries>(
   entries: TEntries,
   env: Record<string, string | undefined>,
 ): v.InferOutput<v.ObjectSchema<TEntries, undefined>> {
+  return parseConfig(v.object(entries), env);
+}
+
+/**
+ * Parses environment variables with a service's config schema: an object schema of the variables, usually
+ * piped into the config object (see camelCased), so the config type is `v.InferOutput` of the schema.
+ * An empty variable counts as unset. A failure names every bad variable and never echoes its value.
+ */
+export function parseConfig<TSchema extends v.GenericSchema>(
+  schema: TSchema,
+  env: Record<string, string | undefined>,
+): v.InferOutput<TSchema> {
   const present: Record<string, string> = {};
-  for (const name of Object.keys(entries)) {
-    const value = env[name];
+  for (const [name, value] of Object.entries(env)) {
     if (value !== undefined && value !== "") present[name] = value;
   }
-  const result = v.safeParse(v.object(entries), present);
+  const result = v.safeParse(schema, present);
   if (result.success) return result.output;
   const problems = result.issues.map((issue) => `${v.getDotPath(issue) ?? "?"}: ${issue.message}`);
   throw new ConfigError(`invalid configuration: ${problems.join("; ")}`);
+}
+
+/** A variable's name as a config field: `CamelCase<"PUBLISH_TIMEOUT_MS">` is `"publishTimeoutMs"`. */
+export type CamelCase<TName extends string> = TName extends `${infer Head}_${infer Tail}`
+  ? `${Lowercase<Head>}${Capitalize<CamelCase<Tail>>}`
+  : Lowercase<TName>;
+
+export type CamelCased<TEntries extends v.ObjectEntries> = {
+  [TName in keyof TEntries & string as CamelCase<TName>]: v.InferOutput<TEntries[TName]>;
+};
+
+const camelCase = (name: string) => name.toLowerCase().replace(/_(.)/g, (_, next: string) => next.toUpperCase());
+
+/**
+ * The parsed values of the variables in `entries`, each under its camelCase name (PUBLISH_TIMEOUT_MS ->
+ * publishTimeoutMs): a service's own variables become its config fields with no hand-kept mapping.
+ */
+export function camelCased<const TEntries extends v.ObjectEntries>(
+  entries: TEntries,
+  parsed: v.InferOutput<v.ObjectSchema<TEntries, undefined>>,
+): CamelCased<TEntries> {
+  const values: Record<string, unknown> = parsed;
+  // Object.fromEntries cannot type renamed keys; camelCase above is CamelCase at run time.
+  return Object.fromEntries(
+    Object.keys(entries).map((name) => [camelCase(name), values[name]]),
+  ) as CamelCased<TEntries>;
 }
 
 /** A service's configuration, or exit 1 with the problem on stderr: the variable's name, never its value. */

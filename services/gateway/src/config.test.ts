@@ -1,0 +1,39 @@
+import { ConfigError, defaultEventLimits, defaultStreamSettings } from "@evpipe/shared";
+import { describe, expect, expectTypeOf, it } from "vitest";
+import { type GatewayConfig, loadGatewayConfig } from "./config.ts";
+
+describe("loadGatewayConfig", () => {
+  it("gives every field its default when nothing is set, each of the gateway's own under its camelCase name", () => {
+    expect(loadGatewayConfig({})).toEqual({
+      natsUrl: "nats://127.0.0.1:4222",
+      databaseUrl: "postgres://postgres@127.0.0.1:5432/events",
+      namespace: undefined,
+      logLevel: "info",
+      limits: defaultEventLimits,
+      streams: defaultStreamSettings,
+      port: 8080,
+      publishTimeoutMs: 3000,
+      publishMaxInFlight: 4096,
+      shutdownTimeoutMs: 15_000,
+      requestTimeoutMs: 30_000,
+      keyUsageFlushMs: 30_000,
+    });
+    expectTypeOf<GatewayConfig["keyUsageFlushMs"]>().toEqualTypeOf<number>();
+  });
+
+  it("reads each variable, treating an empty one as unset and ignoring unknown ones", () => {
+    const config = loadGatewayConfig({ PORT: "9090", PUBLISH_MAX_IN_FLIGHT: "", MAX_BODY_BYTES: "2048", HOME: "/x" });
+    expect(config).toMatchObject({ port: 9090, publishMaxInFlight: 4096, limits: { maxBodyBytes: 2048 } });
+    expect(config).not.toHaveProperty("home");
+  });
+
+  it("names every bad variable, shared and the gateway's own, without echoing a value", () => {
+    const load = () => loadGatewayConfig({ PORT: "eighty", DATABASE_URL: "mysql://root:hunter2@db/x" });
+    expect(load).toThrow(ConfigError);
+    expect(load).toThrow(
+      "invalid configuration: DATABASE_URL: must be a URL with scheme postgres: or postgresql:; " +
+        "PORT: must be a whole number from 0 to 65535",
+    );
+    expect(load).not.toThrow(/hunter2/);
+  });
+});
