@@ -6,7 +6,7 @@ import { writeBatch } from "./batch-writer.ts";
 import { scheduleCompaction } from "./compaction.ts";
 import { kvHistoryStore } from "./failure-history.ts";
 import { provisionWriterConsumer } from "./provision.ts";
-import { createWriterLoop } from "./writer-loop.ts";
+import { WriterLoop } from "./writer-loop.ts";
 
 export interface ConsumerDeps {
   log: Logger;
@@ -47,7 +47,7 @@ export function createConsumer(deps: ConsumerDeps) {
     retryDelayUnitMs: deps.retryDelayUnitMs,
     ...(deps.afterDeadLetter ? { afterDeadLetter: deps.afterDeadLetter } : {}),
   };
-  const loop = createWriterLoop({
+  const loop = new WriterLoop({
     log: deps.log,
     pull: async () => {
       const consumer = await deps.js.consumers.get(deps.names.eventsStream, deps.names.writerConsumer);
@@ -71,7 +71,7 @@ export function createConsumer(deps: ConsumerDeps) {
       compaction = scheduleCompaction(deps.db, deps.log, deps.compactIntervalMs);
       deps.log.info({ consumer: deps.names.writerConsumer, concurrency: deps.concurrency }, "consuming");
     },
-    status: loop.status,
+    status: () => loop.status(),
     /** Stops pulling, finishes the writes under way and returns the buffered messages. */
     async stop(): Promise<void> {
       await loop.stop();

@@ -31,147 +31,158 @@ export interface WriterLoopDeps {
  * writes of at most maxWriteEvents events, runs at most `concurrency` writes at once, and pauses while the
  * database is unreachable (giving every message back uncounted) until a probe finds it again.
  */
-export function createWriterLoop(deps: WriterLoopDeps) {
-  const buffer: JsMsg[] = [];
-  const writing = new Set<Promise<void>>();
-  let state: ConsumerState = "starting";
-  let reason: ConsumerStatus["reason"];
-  let messages: ConsumerMessages | undefined;
-  let reading: Promise<void> | undefined;
+export class WriterLoop {
+  readonly #deps: WriterLoopDeps;
+  readonly #buffer: JsMsg[] = [];
+  readonly #writing = new Set<Promise<void>>();
+  #state: ConsumerState = "starting";
+  #reason: ConsumerStatus["reason"];
+  #messages: ConsumerMessages | undefined;
+  #reading: Promise<void> | undefined;
   // Wakes the reader waiting for room: a write ended, or pulling is stopping.
-  let room = Promise.withResolvers<void>();
-  const wake = () => {
-    room.resolve();
-    room = Promise.withResolvers<void>();
-  };
+  #room = Promise.withResolvers<void>();
 
-  async function writeAndSettle(batch: JsMsg[]): Promise<void> {
-    const written = await deps.write(batch);
-    if (written.outcome.kind === "halted") await halt(written.outcome.failure, batch.length);
-    await written.settle();
+  constructor(deps: WriterLoopDeps) {
+    this.#deps = deps;
   }
 
-  function dispatch(): void {
-    while (state === "consuming" && buffer.length > 0 && writing.size < deps.concurrency) {
-      const batch: JsMsg[] = [];
-      let events = 0;
-      while (buffer.length > 0) {
-        const next = buffer[0] as JsMsg;
-        // Estimated from the size (about 200 bytes an event) to avoid parsing twice.
-        const estimate = Math.max(1, Math.round(next.data.length / 200));
-        if (batch.length > 0 && events + estimate > deps.maxWriteEvents) break;
-        batch.push(buffer.shift() as JsMsg);
-        events += estimate;
-      }
-      const task = writeAndSettle(batch)
-        .catch((err: unknown) => deps.log.error({ err }, "write failed unexpectedly"))
-        .finally(() => {
-          writing.delete(task);
-          wake();
-          dispatch();
-        });
-      writing.add(task);
-    }
+  async start(): Promise<void> {
+    this.#state = "consuming";
+    await this.#startPulling();
   }
 
-  async function read(current: ConsumerMessages): Promise<void> {
-    for await (const msg of current) {
+  status(): ConsumerStatus {
+    return {
+      state: this.#state,
+      ready: this.#state === "consuming",
+      ...(this.#reason ? { reason: this.#reason } : {}),
+    };
+  }
+
+  /** Stops pulling, finishes the writes under way and gives the buffered messages back. */
+  async stop(): Promise<void> {
+    this.#state = "stopping";
+    await this.#stopPulling();
+    while (this.#writing.size > 0) await Promise.all(this.#writing);
+  }
+
+  async #read(messages: ConsumerMessages): Promise<void> {
+    for await (const msg of messages) {
       // Messages that arrive while not consuming go back at once rather than after ack_wait.
-      if (state !== "consuming") {
+      if (this.#state !== "consuming") {
         msg.nak();
         continue;
       }
-      buffer.push(msg);
+      this.#buffer.push(msg);
       // Messages delivered in the same turn are written together.
-      if (buffer.length === 1) setImmediate(dispatch);
+      if (this.#buffer.length === 1) setImmediate(() => this.#dispatch());
       // Every write busy and a full pull waiting: read no further until a write ends.
-      while (state === "consuming" && writing.size >= deps.concurrency && buffer.length >= deps.pullBatch) {
-        await room.promise;
+      while (this.#state === "consuming" && this.#writing.size >= this.#deps.concurrency) {
+        if (this.#buffer.length < this.#deps.pullBatch) break;
+        await this.#room.promise;
       }
     }
   }
 
-  async function startPulling(): Promise<void> {
-    const current = await deps.pull();
-    messages = current;
-    reading = read(current).catch((err: unknown) => deps.log.error({ err }, "pulling stopped unexpectedly"));
+  #wake(): void {
+    this.#room.resolve();
+    this.#room = Promise.withResolvers<void>();
   }
 
-  async function stopPulling(): Promise<void> {
-    const current = messages;
-    messages = undefined;
+  /** Takes messages off the buffer, up to maxWriteEvents events per write, while fewer than `concurrency` run. */
+  #dispatch(): void {
+    while (this.#state === "consuming" && this.#buffer.length > 0 && this.#writing.size < this.#deps.concurrency) {
+      const batch: JsMsg[] = [];
+      let events = 0;
+      while (this.#buffer.length > 0) {
+        const next = this.#buffer[0] as JsMsg;
+        // Estimated from the size (about 200 bytes an event) to avoid parsing twice.
+        const estimate = Math.max(1, Math.round(next.data.length / 200));
+        if (batch.length > 0 && events + estimate > this.#deps.maxWriteEvents) break;
+        batch.push(this.#buffer.shift() as JsMsg);
+        events += estimate;
+      }
+      const task = this.#writeAndSettle(batch)
+        .catch((err: unknown) => this.#deps.log.error({ err }, "write failed unexpectedly"))
+        .finally(() => {
+          this.#writing.delete(task);
+          this.#wake();
+          this.#dispatch();
+        });
+      this.#writing.add(task);
+    }
+  }
+
+  async #writeAndSettle(batch: JsMsg[]): Promise<void> {
+    const written = await this.#deps.write(batch);
+    if (written.outcome.kind === "halted") await this.#halt(written.outcome.failure, batch.length);
+    await written.settle();
+  }
+
+  async #startPulling(): Promise<void> {
+    const messages = await this.#deps.pull();
+    this.#messages = messages;
+    this.#reading = this.#read(messages).catch((err: unknown) =>
+      this.#deps.log.error({ err }, "pulling stopped unexpectedly"),
+    );
+  }
+
+  async #stopPulling(): Promise<void> {
+    const current = this.#messages;
+    this.#messages = undefined;
     await current?.close();
-    wake();
-    await reading;
-    for (const msg of buffer.splice(0)) msg.nak();
+    this.#wake();
+    await this.#reading;
+    for (const msg of this.#buffer.splice(0)) msg.nak();
   }
 
   /** Resolves once pulling has stopped, so the messages of the halted write can be given back safely. */
-  async function halt(failure: Failure, returnedCount: number): Promise<void> {
-    if (failure.kind === "transient") return;
-    if (state === "stopped" || state === "stopping") return;
+  async #halt(failure: Failure, returnedCount: number): Promise<void> {
+    if (failure.kind === "transient" || this.#state === "stopped" || this.#state === "stopping") return;
+    const log = { errorCode: failure.code, error: failure.message, returnedCount };
     if (failure.kind === "outage") {
-      if (state === "consuming") {
-        state = "paused";
-        reason = { kind: failure.kind, code: failure.code, message: failure.message };
-        deps.log.warn(
-          { outcome: "paused", errorCode: failure.code, error: failure.message, returnedCount },
-          "database unavailable, paused",
-        );
-        void probeUntilBack();
+      if (this.#state === "consuming") {
+        this.#state = "paused";
+        this.#reason = { kind: failure.kind, code: failure.code, message: failure.message };
+        this.#deps.log.warn({ outcome: "paused", ...log }, "database unavailable, paused");
+        void this.#probeUntilBack();
       }
-      await stopPulling();
+      await this.#stopPulling();
       return;
     }
-    state = "stopped";
-    reason = { kind: failure.kind, code: failure.code, message: failure.message };
-    deps.log.fatal(
-      { outcome: "stopped", errorCode: failure.code, error: failure.message, returnedCount },
+    this.#state = "stopped";
+    this.#reason = { kind: failure.kind, code: failure.code, message: failure.message };
+    this.#deps.log.fatal(
+      { outcome: "stopped", ...log },
       "consumer stopped: this needs a fix in the code or the database, not a retry; messages are kept",
     );
-    await stopPulling();
+    await this.#stopPulling();
   }
 
   /** One loop per pause: it ends once pulling has resumed; a later outage starts a new one. */
-  async function probeUntilBack(): Promise<void> {
+  async #probeUntilBack(): Promise<void> {
     const started = Date.now();
-    while (state === "paused") {
-      await new Promise((resolve) => setTimeout(resolve, deps.probeIntervalMs));
-      if (state !== "paused") return;
+    while (this.#state === "paused") {
+      await new Promise((resolve) => setTimeout(resolve, this.#deps.probeIntervalMs));
+      if (this.#state !== "paused") return;
       try {
-        await deps.probe();
+        await this.#deps.probe();
       } catch (err) {
-        deps.log.debug({ err }, "database still unavailable");
+        this.#deps.log.debug({ err }, "database still unavailable");
         continue;
       }
       // Consuming before pulling: a message delivered in between must not be given back.
-      state = "consuming";
+      this.#state = "consuming";
       try {
-        await startPulling();
+        await this.#startPulling();
       } catch (err) {
-        state = "paused";
-        deps.log.error({ err }, "could not resume pulling; retrying");
+        this.#state = "paused";
+        this.#deps.log.error({ err }, "could not resume pulling; retrying");
         continue;
       }
-      reason = undefined;
-      deps.log.info({ outcome: "resumed", pausedMs: Date.now() - started }, "database back, resuming");
+      this.#reason = undefined;
+      this.#deps.log.info({ outcome: "resumed", pausedMs: Date.now() - started }, "database back, resuming");
       return;
     }
   }
-
-  return {
-    async start(): Promise<void> {
-      state = "consuming";
-      await startPulling();
-    },
-    status(): ConsumerStatus {
-      return { state, ready: state === "consuming", ...(reason ? { reason } : {}) };
-    },
-    /** Stops pulling, finishes the writes under way and gives the buffered messages back. */
-    async stop(): Promise<void> {
-      state = "stopping";
-      await stopPulling();
-      while (writing.size > 0) await Promise.all(writing);
-    },
-  };
 }
