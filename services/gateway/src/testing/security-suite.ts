@@ -29,6 +29,23 @@ function effectsOf(route: ProtectedRoute, gateway: TestGateway): unknown[] {
   return route.method === "POST" ? gateway.published : gateway.reads;
 }
 
+const effectName = (route: ProtectedRoute) => (route.method === "POST" ? "published" : "read");
+
+function expectUndone(route: ProtectedRoute, gateway: TestGateway) {
+  expect(effectsOf(route, gateway), `nothing ${effectName(route)}`).toEqual([]);
+}
+
+async function expectUnauthorizedAnswer(route: ProtectedRoute, gateway: TestGateway, headers: Record<string, string>) {
+  const res = await gateway.app.request(route.path, request(route, headers));
+  const body = await res.json();
+  expect(res.status, JSON.stringify(body)).toBe(401);
+  expect(res.headers.get("www-authenticate")).toBe('Bearer realm="evpipe"');
+  expect(body).toEqual(
+    errorEnvelope(res.headers, "UNAUTHORIZED", "A valid API key is required (X-API-Key or Authorization: Bearer)."),
+  );
+  expectUndone(route, gateway);
+}
+
 /**
  * The security cases every authenticated route must pass; each route's test file calls this once, so a new
  * route cannot forget one.
@@ -36,20 +53,10 @@ function effectsOf(route: ProtectedRoute, gateway: TestGateway): unknown[] {
 export function describeSecurity(route: ProtectedRoute, makeGateway: () => TestGateway) {
   describe(`${route.method} ${route.path} security`, () => {
     const otherScope: Scope = route.scope === "ingest" ? "read" : "ingest";
-    const effect = route.method === "POST" ? "published" : "read";
-    const expectNothingDone = (gateway: TestGateway) =>
-      expect(effectsOf(route, gateway), `nothing ${effect}`).toEqual([]);
-
-    async function expectUnauthorized(gateway: TestGateway, headers: Record<string, string>) {
-      const res = await gateway.app.request(route.path, request(route, headers));
-      const body = await res.json();
-      expect(res.status, JSON.stringify(body)).toBe(401);
-      expect(res.headers.get("www-authenticate")).toBe('Bearer realm="evpipe"');
-      expect(body).toEqual(
-        errorEnvelope(res.headers, "UNAUTHORIZED", "A valid API key is required (X-API-Key or Authorization: Bearer)."),
-      );
-      expectNothingDone(gateway);
-    }
+    const effect = effectName(route);
+    const expectNothingDone = (gateway: TestGateway) => expectUndone(route, gateway);
+    const expectUnauthorized = (gateway: TestGateway, headers: Record<string, string>) =>
+      expectUnauthorizedAnswer(route, gateway, headers);
 
     it("rejects a request without a key", async () => {
       await expectUnauthorized(makeGateway(), {});
