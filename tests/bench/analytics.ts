@@ -16,6 +16,7 @@ import {
 } from "@evpipe/db";
 import type { EnvelopeEvent } from "@evpipe/shared";
 import { type Kysely, sql } from "kysely";
+import { type RawScans, type ReportPeriod, rawScans } from "./raw-scans.ts";
 
 // `pnpm bench` (second part): analytics on rollups vs raw scans over a generated data set, loaded through the
 // consumer's own insert path. BENCH_ANALYTICS_EVENTS (10,000,000) sets the size; 0 skips this part.
@@ -119,135 +120,134 @@ async function timings(runs: number, query: () => Promise<unknown>): Promise<{ p
   return { p50: at(0.5), p95: at(0.95) };
 }
 
-async function main() {
-  if (total === 0) return;
-  const rows: Array<[string, string, string]> = [];
-  const problems: string[] = [];
+/** One line of the report: what was measured, its value, and the target it has, if any. */
+type Row = [metric: string, value: string, target: string];
 
+/** The rollups' cost on the insert path when nothing is stored yet: every user is new, every rollup row too. */
+async function emptyTableThroughput(): Promise<Row[]> {
   progress(
     `insert throughput with rollups off and on: ${compareEvents.toLocaleString()} events each into empty tables`,
   );
   const off = await withDatabase("off", (db) => load(db, compareEvents, 1, insertEvents));
   const on = await withDatabase("on", (db) => load(db, compareEvents, 1, storeEvents));
+  return [
+    [
+      "insert events/s into empty tables, rollups off (4 writers, 2000/statement)",
+      Math.round(off).toLocaleString(),
+      "",
+    ],
+    ["insert events/s into empty tables, rollups on", Math.round(on).toLocaleString(), ""],
+    ["rollup cost into empty tables (1 - on/off)", `${Math.round((1 - on / off) * 100)}%`, ""],
+  ];
+}
+
+/** Loads the whole data set with rollups, then compacts its past weeks as the consumer would. */
+async function loadDataSet(db: Kysely<Database>): Promise<Row[]> {
+  progress(
+    `loading ${total.toLocaleString()} events (${days} days, ${users.toLocaleString()} users, ${eventNames.length} events)`,
+  );
+  const rate = await load(db, total, 2, storeEvents);
+  const rows: Row[] = [
+    [`load of ${total.toLocaleString()} events with rollups, events/s`, Math.round(rate).toLocaleString(), ""],
+  ];
+  // What the consumer does every hour: the past weeks' event bitmaps OR-ed into weekly rows.
+  const compactStarted = performance.now();
+  const weeks = await compactWeeks(db);
   rows.push([
-    "insert events/s into empty tables, rollups off (4 writers, 2000/statement)",
-    Math.round(off).toLocaleString(),
+    `compacting ${weeks.length} past weeks (once; then one week a week), ms`,
+    Math.round(performance.now() - compactStarted).toLocaleString(),
     "",
   ]);
-  rows.push(["insert events/s into empty tables, rollups on", Math.round(on).toLocaleString(), ""]);
-  rows.push(["rollup cost into empty tables (1 - on/off)", `${Math.round((1 - on / off) * 100)}%`, ""]);
+  await sql`VACUUM ANALYZE`.execute(db);
+  return rows;
+}
 
-  await withDatabase("analytics", async (db) => {
-    progress(
-      `loading ${total.toLocaleString()} events (${days} days, ${users.toLocaleString()} users, ${eventNames.length} events)`,
-    );
-    const rate = await load(db, total, 2, storeEvents);
-    rows.push([
-      `load of ${total.toLocaleString()} events with rollups, events/s`,
-      Math.round(rate).toLocaleString(),
-      "",
-    ]);
-    // What the consumer does every hour: the past weeks' event bitmaps OR-ed into weekly rows.
-    const compactStarted = performance.now();
-    const weeks = await compactWeeks(db);
-    rows.push([
-      `compacting ${weeks.length} past weeks (once; then one week a week), ms`,
-      Math.round(performance.now() - compactStarted).toLocaleString(),
-      "",
-    ]);
-    await sql`VACUUM ANALYZE`.execute(db);
+/** The data set's last 30 days; cohorts stop 7 days before the end, so each has its 7 days of retention in them. */
+function lastThirtyDays(): ReportPeriod {
+  const to = lastDay;
+  const from = daysBetween(
+    new Date(Date.parse(`${to}T00:00:00Z`) - 29 * 86_400_000).toISOString().slice(0, 10),
+    to,
+  )[0] as string;
+  return { from, to, cohortTo: daysBetween(from, to)[29 - 7] as string };
+}
 
-    const to = lastDay;
-    const from = daysBetween(
-      new Date(Date.parse(`${to}T00:00:00Z`) - 29 * 86_400_000).toISOString().slice(0, 10),
-      to,
-    )[0] as string;
-    const window = sql`occurred_at >= ${from}::date AT TIME ZONE 'UTC' AND occurred_at < (${to}::date + 1) AT TIME ZONE 'UTC'`;
-    const cohortTo = daysBetween(from, to)[29 - 7] as string;
+async function queryLatencies(db: Kysely<Database>, { from, to }: ReportPeriod, raw: RawScans): Promise<Row[]> {
+  const queries = [
+    {
+      name: "DAU, 30 days",
+      api: () => dailyActiveUsers(db, from, to),
+      raw: raw.dailyActiveUsers,
+      target: "p95 <= 20 ms",
+    },
+    {
+      name: "top 10 events, 30 days",
+      api: () => topEvents(db, from, to, 10),
+      raw: raw.topEvents,
+      target: "p95 <= 20 ms",
+    },
+    {
+      name: "retention, 30 cohorts x 7 days",
+      api: () => retention(db, from, daysBetween(from, to)[29 - 7] as string, 7),
+      raw: raw.retention,
+      target: "",
+    },
+  ];
+  const rows: Row[] = [];
+  for (const query of queries) {
+    progress(`timing ${query.name}`);
+    const api = await timings(30, query.api);
+    const rawTimings = await timings(3, query.raw);
+    rows.push([`${query.name}: rollups p50 / p95`, `${api.p50.toFixed(1)} / ${api.p95.toFixed(1)} ms`, query.target]);
+    rows.push([`${query.name}: raw scan p50`, `${rawTimings.p50.toFixed(0)} ms`, ""]);
+  }
+  return rows;
+}
 
-    const rawDau = async () =>
-      (
-        await sql<{
-          day: string;
-          users: string;
-        }>`SELECT (occurred_at AT TIME ZONE 'UTC')::date AS day, count(DISTINCT user_id) AS users
-          FROM events WHERE ${window} GROUP BY 1 ORDER BY 1`.execute(db)
-      ).rows.map((r) => ({ day: r.day, users: Number(r.users) }));
-    const rawTop = async () =>
-      (
-        await sql<{
-          event: string;
-          count: string;
-          users: string;
-        }>`SELECT event, count(*) AS count, count(DISTINCT user_id) AS users
-          FROM events WHERE ${window} GROUP BY event ORDER BY count DESC, event LIMIT 10`.execute(db)
-      ).rows.map((r) => ({ event: r.event, count: Number(r.count), users: Number(r.users) }));
-    const rawRetention = async () =>
-      (
-        await sql<{ cohort: string; offset: number; users: string }>`
-          WITH first AS (SELECT user_id, min((occurred_at AT TIME ZONE 'UTC')::date) AS first_day FROM events GROUP BY user_id),
-          activity AS (SELECT DISTINCT user_id, (occurred_at AT TIME ZONE 'UTC')::date AS day FROM events)
-          SELECT f.first_day AS cohort, a.day - f.first_day AS offset, count(*) AS users
-          FROM first f JOIN activity a ON a.user_id = f.user_id AND a.day BETWEEN f.first_day AND f.first_day + 7
-          WHERE f.first_day BETWEEN ${from}::date AND ${cohortTo}::date GROUP BY 1, 2`.execute(db)
-      ).rows;
+/** Where the rollups' answers differ from the raw scans'; the speed means nothing unless this is empty. */
+async function rollupMismatches(db: Kysely<Database>, { from, to, cohortTo }: ReportPeriod, raw: RawScans) {
+  const mismatches: string[] = [];
+  const dau = await dailyActiveUsers(db, from, to);
+  if (JSON.stringify(dau) !== JSON.stringify(await raw.dailyActiveUsers()))
+    mismatches.push("DAU from rollups differs from the raw scan");
+  if (JSON.stringify(await topEvents(db, from, to, 10)) !== JSON.stringify(await raw.topEvents())) {
+    mismatches.push("top events from rollups differ from the raw scan");
+  }
+  const cohorts = await retention(db, from, cohortTo, 7);
+  const rawCells = new Map((await raw.retention()).map((r) => [`${r.cohort}/${r.offset}`, Number(r.users)]));
+  const mismatched = cohorts
+    .flatMap((c) => c.retained.map((n, k) => [c.cohort, k, n] as const))
+    .filter(([c, k, n]) => (rawCells.get(`${c}/${k}`) ?? 0) !== n);
+  if (mismatched.length > 0) mismatches.push(`retention differs from the raw scan in ${mismatched.length} cells`);
+  return mismatches;
+}
 
-    const queries = [
-      { name: "DAU, 30 days", api: () => dailyActiveUsers(db, from, to), raw: rawDau, target: "p95 <= 20 ms" },
-      { name: "top 10 events, 30 days", api: () => topEvents(db, from, to, 10), raw: rawTop, target: "p95 <= 20 ms" },
-      {
-        name: "retention, 30 cohorts x 7 days",
-        api: () => retention(db, from, daysBetween(from, to)[29 - 7] as string, 7),
-        raw: rawRetention,
-        target: "",
-      },
-    ];
-    for (const query of queries) {
-      progress(`timing ${query.name}`);
-      const api = await timings(30, query.api);
-      const raw = await timings(3, query.raw);
-      rows.push([`${query.name}: rollups p50 / p95`, `${api.p50.toFixed(1)} / ${api.p95.toFixed(1)} ms`, query.target]);
-      rows.push([`${query.name}: raw scan p50`, `${raw.p50.toFixed(0)} ms`, ""]);
-    }
-    // The rollups must give the raw scans' answers, or the speed means nothing.
-    const dau = await dailyActiveUsers(db, from, to);
-    if (JSON.stringify(dau) !== JSON.stringify(await rawDau()))
-      problems.push("DAU from rollups differs from the raw scan");
-    if (JSON.stringify(await topEvents(db, from, to, 10)) !== JSON.stringify(await rawTop())) {
-      problems.push("top events from rollups differ from the raw scan");
-    }
-    const cohorts = await retention(db, from, cohortTo, 7);
-    const rawCells = new Map((await rawRetention()).map((r) => [`${r.cohort}/${r.offset}`, Number(r.users)]));
-    const mismatched = cohorts
-      .flatMap((c) => c.retained.map((n, k) => [c.cohort, k, n] as const))
-      .filter(([c, k, n]) => (rawCells.get(`${c}/${k}`) ?? 0) !== n);
-    if (mismatched.length > 0) problems.push(`retention differs from the raw scan in ${mismatched.length} cells`);
-    rows.push(["rollup answers == raw scan answers", problems.length === 0 ? "yes" : "NO", "equal"]);
-
-    // The same comparison in the steady state: the next day's events into this database, whose users are
-    // mostly known. Rounds alternate so both sides see the same table sizes; the rollups' answers were
-    // checked above, as the rounds without rollups leave them behind the events.
-    progress("insert throughput with rollups off and on, into the loaded database");
-    const nextDay = { firstDayMs: Date.parse(`${lastDay}T00:00:00Z`) + 86_400_000, days: 1 };
-    const steady = { off: [] as number[], on: [] as number[] };
-    for (let round = 0; round < 3; round++) {
-      steady.off.push(await load(db, steadyEvents, 10 + round, insertEvents, nextDay));
-      steady.on.push(await load(db, steadyEvents, 20 + round, storeEvents, nextDay));
-    }
-    const steadyOff = median(steady.off);
-    const steadyOn = median(steady.on);
-    rows.push([
+/**
+ * The same comparison in the steady state: the next day's events into this database, whose users are
+ * mostly known. Rounds alternate so both sides see the same table sizes; the rollups' answers must be
+ * checked before, as the rounds without rollups leave them behind the events.
+ */
+async function loadedDatabaseThroughput(db: Kysely<Database>): Promise<Row[]> {
+  progress("insert throughput with rollups off and on, into the loaded database");
+  const nextDay = { firstDayMs: Date.parse(`${lastDay}T00:00:00Z`) + 86_400_000, days: 1 };
+  const steady = { off: [] as number[], on: [] as number[] };
+  for (let round = 0; round < 3; round++) {
+    steady.off.push(await load(db, steadyEvents, 10 + round, insertEvents, nextDay));
+    steady.on.push(await load(db, steadyEvents, 20 + round, storeEvents, nextDay));
+  }
+  const steadyOff = median(steady.off);
+  const steadyOn = median(steady.on);
+  return [
+    [
       `insert events/s into the loaded database, rollups off / on (median of 3 x ${steadyEvents.toLocaleString()})`,
       `${Math.round(steadyOff).toLocaleString()} / ${Math.round(steadyOn).toLocaleString()}`,
       "",
-    ]);
-    rows.push([
-      "rollup cost in the loaded database (1 - on/off)",
-      `${Math.round((1 - steadyOn / steadyOff) * 100)}%`,
-      "<= 30%",
-    ]);
-  });
+    ],
+    ["rollup cost in the loaded database (1 - on/off)", `${Math.round((1 - steadyOn / steadyOff) * 100)}%`, "<= 30%"],
+  ];
+}
 
+function printReport(rows: Row[], problems: string[]) {
   const width = Math.max(...rows.map((r) => r[0].length));
   const valueWidth = Math.max(...rows.map((r) => r[1].length));
   process.stdout.write(`\nevpipe analytics benchmark: ${os.cpus().length} CPUs, node ${process.version}\n`);
@@ -256,6 +256,23 @@ async function main() {
     process.stdout.write(`${metric.padEnd(width)}  ${value.padStart(valueWidth)}  ${target}\n`);
   for (const problem of problems) process.stdout.write(`PROBLEM: ${problem}\n`);
   if (problems.length > 0) process.exitCode = 1;
+}
+
+async function main() {
+  if (total === 0) return;
+  const rows = await emptyTableThroughput();
+  const problems: string[] = [];
+  await withDatabase("analytics", async (db) => {
+    rows.push(...(await loadDataSet(db)));
+    const period = lastThirtyDays();
+    const raw = rawScans(db, period);
+    rows.push(...(await queryLatencies(db, period, raw)));
+    const mismatches = await rollupMismatches(db, period, raw);
+    problems.push(...mismatches);
+    rows.push(["rollup answers == raw scan answers", mismatches.length === 0 ? "yes" : "NO", "equal"]);
+    rows.push(...(await loadedDatabaseThroughput(db)));
+  });
+  printReport(rows, problems);
 }
 
 await main();

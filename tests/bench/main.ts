@@ -1,13 +1,13 @@
 import os from "node:os";
 import { createDb } from "@evpipe/db";
 import { sql } from "kysely";
-import { createTestPipeline } from "../support/pipeline.ts";
-import { ingestPhase } from "./phase.ts";
+import { createTestPipeline, type TestPipeline } from "../support/pipeline.ts";
+import { ingestPhase, type PhaseOptions } from "./phase.ts";
 import { peakRssBytes, pidsNamed, startCpuSampler } from "./process-stats.ts";
-import { measureRawInsert } from "./raw-insert.ts";
+import { measureRawInsert, type RawInsertResult } from "./raw-insert.ts";
 import { formatCount, formatMiB } from "./report.ts";
 import { startWatched, type WatchedService } from "./services.ts";
-import { loadBenchSettings } from "./settings.ts";
+import { type BenchSettings, loadBenchSettings } from "./settings.ts";
 import { renderSummary } from "./summary.ts";
 import { batchBody, singleBody } from "./workload.ts";
 
@@ -49,38 +49,43 @@ function peakRss(watched: WatchedService, name: string): number | undefined {
   }
 }
 
-async function main(): Promise<string> {
-  const settings = loadBenchSettings(process.env);
-  const urls = { natsUrl: settings.natsUrl, databaseUrl: settings.databaseUrl };
-
-  progress("creating the bench namespaces and databases");
-  const pipeline = await createTestPipeline({ ...urls, namespacePrefix: "bench" });
-  teardown.push(() => pipeline.cleanup());
-  const rawPipeline = await createTestPipeline({ ...urls, namespacePrefix: "benchraw" });
-  teardown.push(() => rawPipeline.cleanup());
-
+/** What the numbers depend on: the machine, and the versions and settings of the servers. */
+async function describeEnvironment(pipeline: TestPipeline): Promise<string> {
   const { rows } = await sql<{ version: string; syncCommit: string; sharedBuffers: string }>`
     SELECT current_setting('server_version') AS version, current_setting('synchronous_commit') AS "syncCommit",
       current_setting('shared_buffers') AS "sharedBuffers"`.execute(pipeline.db);
   const cpus = os.cpus();
-  const environment =
+  return (
     `evpipe end-to-end benchmark, everything on this machine: ${cpus.length} CPUs (${cpus[0]?.model ?? "unknown"}), ` +
     `${formatMiB(os.totalmem())} RAM, node ${process.version}, PostgreSQL ${rows[0]?.version} ` +
     `(synchronous_commit=${rows[0]?.syncCommit}, shared_buffers=${rows[0]?.sharedBuffers}), ` +
-    `NATS ${pipeline.nc.info?.version ?? "unknown"}`;
+    `NATS ${pipeline.nc.info?.version ?? "unknown"}`
+  );
+}
 
+async function rawInsertCeiling(rawPipeline: TestPipeline, settings: BenchSettings): Promise<RawInsertResult> {
   progress(`raw insert: ${formatCount(settings.rawEvents)} events on ${settings.rawConcurrency} connections`);
   const rawDb = createDb({
     url: rawPipeline.databaseUrl,
     maxConnections: settings.rawConcurrency,
     applicationName: "evpipe-bench-raw",
   });
-  const raw = await measureRawInsert(rawDb, {
+  return measureRawInsert(rawDb, {
     events: settings.rawEvents,
     batchSize: settings.batchSize,
     concurrency: settings.rawConcurrency,
   }).finally(() => rawDb.destroy());
+}
 
+interface BenchServices {
+  /** An ingest key for the load generator. */
+  key: string;
+  gateway: WatchedService;
+  consumer: WatchedService;
+}
+
+/** Gateway and consumer on the bench pipeline, stopped at teardown; a crash during the run is a problem. */
+async function startServices(pipeline: TestPipeline): Promise<BenchServices> {
   progress("starting gateway and consumer");
   // The bench measures the pipeline, not the per-key rate limit.
   const { key } = await pipeline.createKey(["ingest"], "bench", { rate: 1_000_000 });
@@ -91,15 +96,12 @@ async function main(): Promise<string> {
   teardown.push(() => gateway.stop());
   const consumer = await startWatched("consumer", env, onExit);
   teardown.push(() => consumer.stop());
+  return { key, gateway, consumer };
+}
 
-  const cpuGroups = {
-    gateway: () => [gateway.pid],
-    consumer: () => [consumer.pid],
-    "nats-server (all)": () => pidsNamed("nats-server"),
-    "postgres (all processes)": () => pidsNamed("postgres"),
-    "bench (autocannon)": () => [process.pid],
-  };
-  const batchOptions = {
+/** The batch phase; the warm-up and the single-event phase are variations of it. */
+function batchPhaseOptions(settings: BenchSettings, { key, gateway, consumer }: BenchServices): PhaseOptions {
+  return {
     label: "batch",
     gatewayUrl: gateway.service.url,
     apiKey: key,
@@ -109,19 +111,56 @@ async function main(): Promise<string> {
     connections: settings.batchConnections,
     durationS: settings.batchDurationS,
     catchUpTimeoutS: settings.catchUpTimeoutS,
-    cpuGroups,
+    cpuGroups: {
+      gateway: () => [gateway.pid],
+      consumer: () => [consumer.pid],
+      "nats-server (all)": () => pidsNamed("nats-server"),
+      "postgres (all processes)": () => pidsNamed("postgres"),
+      "bench (autocannon)": () => [process.pid],
+    },
     signal: interrupted.signal,
     progress,
   };
+}
+
+/** The machine's busy share over one second with the pipeline idle: other work that competes with the run. */
+async function backgroundMachineBusy(): Promise<number> {
+  const idle = startCpuSampler({});
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  return idle.stop().machineBusy;
+}
+
+function serviceWarnings(services: Record<"gateway" | "consumer", WatchedService>): string[] {
+  return Object.entries(services)
+    .filter(([, watched]) => watched.warningCount > 0)
+    .map(
+      ([name, watched]) =>
+        `${name} logged ${watched.warningCount} warnings or errors, e.g. ${watched.warnings.join(" | ")}`,
+    );
+}
+
+async function main(): Promise<string> {
+  const settings = loadBenchSettings(process.env);
+  const urls = { natsUrl: settings.natsUrl, databaseUrl: settings.databaseUrl };
+
+  progress("creating the bench namespaces and databases");
+  const pipeline = await createTestPipeline({ ...urls, namespacePrefix: "bench" });
+  teardown.push(() => pipeline.cleanup());
+  const rawPipeline = await createTestPipeline({ ...urls, namespacePrefix: "benchraw" });
+  teardown.push(() => rawPipeline.cleanup());
+
+  const environment = await describeEnvironment(pipeline);
+  const raw = await rawInsertCeiling(rawPipeline, settings);
+  const services = await startServices(pipeline);
+  const { gateway, consumer } = services;
+  const batchOptions = batchPhaseOptions(settings, services);
 
   if (settings.warmupS > 0) {
     const warmup = await ingestPhase(pipeline, { ...batchOptions, label: "warm-up", durationS: settings.warmupS });
     problems.push(...warmup.problems);
   }
   await sql`CHECKPOINT`.execute(pipeline.db);
-  const idle = startCpuSampler({});
-  await new Promise((resolve) => setTimeout(resolve, 1000));
-  const backgroundBusy = idle.stop().machineBusy;
+  const backgroundBusy = await backgroundMachineBusy();
 
   const batch = await ingestPhase(pipeline, batchOptions);
   problems.push(...batch.problems);
@@ -141,29 +180,19 @@ async function main(): Promise<string> {
   progress("stopping services and dropping the bench databases");
   await runTeardown();
 
-  const lines = [
-    renderSummary({
-      settings,
-      environment,
-      backgroundBusy,
-      raw,
-      batch,
-      single,
-      gatewayPeakRss,
-      consumerPeakRss,
-      cpuGroups: Object.keys(cpuGroups),
-      cpuCount: cpus.length,
-    }),
-  ];
-  for (const [name, watched] of [
-    ["gateway", gateway],
-    ["consumer", consumer],
-  ] as const) {
-    if (watched.warningCount > 0) {
-      lines.push(`${name} logged ${watched.warningCount} warnings or errors, e.g. ${watched.warnings.join(" | ")}`);
-    }
-  }
-  return lines.join("\n");
+  const summary = renderSummary({
+    settings,
+    environment,
+    backgroundBusy,
+    raw,
+    batch,
+    single,
+    gatewayPeakRss,
+    consumerPeakRss,
+    cpuGroups: Object.keys(batchOptions.cpuGroups),
+    cpuCount: os.cpus().length,
+  });
+  return [summary, ...serviceWarnings({ gateway, consumer })].join("\n");
 }
 
 try {

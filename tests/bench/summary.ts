@@ -45,14 +45,15 @@ export function storedPerSecond(phase: PhaseResult): { rate: number; windowS: nu
   return { rate: windowS > 0 ? phase.storedEvents / windowS : 0, windowS };
 }
 
-export function renderSummary(outcome: BenchOutcome): string {
+/** Throughput, completeness, latency and memory of both phases and the raw insert, against the targets. */
+function metricRows(outcome: BenchOutcome): string[][] {
   const { settings, raw, batch, single } = outcome;
   const stored = storedPerSecond(batch);
   const storedToRaw = stored.rate / raw.eventsPerSecond;
   const lagS = batch.lastStored ? Math.max(0, (batch.lastStored.getTime() - batch.load.finish.getTime()) / 1000) : 0;
   const singlePerSecond = single.load.accepted / single.load.durationS;
 
-  const rows = [
+  return [
     [
       `accepted events/s (batches of ${settings.batchSize})`,
       formatCount(batch.acceptedEvents / batch.load.durationS),
@@ -99,8 +100,12 @@ export function renderSummary(outcome: BenchOutcome): string {
     ["single-event stored == published", ...storedCheck(single)],
     ["single-event non-2xx / connection errors", `${single.load.non2xx} / ${single.load.errors}`, "", ""],
   ];
+}
 
-  const cpuRows = outcome.cpuGroups.map((group) => [
+/** Each process group's CPU in both phases, then what the rest of the machine used meanwhile. */
+function cpuRows(outcome: BenchOutcome): string[][] {
+  const { batch, single } = outcome;
+  const rows = outcome.cpuGroups.map((group) => [
     group,
     formatPercent(batch.cpu.average[group] ?? 0),
     formatPercent(batch.cpu.peak[group] ?? 0),
@@ -110,15 +115,19 @@ export function renderSummary(outcome: BenchOutcome): string {
   // The machine's busy time beyond the groups above: other sessions' work shows up here and depresses the numbers.
   const other = (usage: CpuUsage) =>
     usage.machineBusy * outcome.cpuCount - Object.values(usage.average).reduce((sum, value) => sum + value, 0);
-  cpuRows.push(["other processes", formatPercent(other(batch.cpu)), "", formatPercent(other(single.cpu)), ""]);
-  cpuRows.push([
+  rows.push(["other processes", formatPercent(other(batch.cpu)), "", formatPercent(other(single.cpu)), ""]);
+  rows.push([
     `machine (% of all ${outcome.cpuCount} CPUs)`,
     formatPercent(batch.cpu.machineBusy),
     "",
     formatPercent(single.cpu.machineBusy),
     "",
   ]);
+  return rows;
+}
 
+export function renderSummary(outcome: BenchOutcome): string {
+  const { settings } = outcome;
   return [
     outcome.environment,
     `batch phase: ${settings.batchConnections} connections x ${settings.batchDurationS} s, ${settings.batchSize} events ` +
@@ -126,9 +135,9 @@ export function renderSummary(outcome: BenchOutcome): string {
       `${settings.singleDurationS} s; services at LOG_LEVEL=info; machine busy before the load: ` +
       formatPercent(outcome.backgroundBusy),
     "",
-    formatTable(["metric", "value", "target", "met"], rows, [1]),
+    formatTable(["metric", "value", "target", "met"], metricRows(outcome), [1]),
     "",
     "CPU, % of one core (peak: highest one-second sample)",
-    formatTable(["process", "batch avg", "batch peak", "single avg", "single peak"], cpuRows, [1, 2, 3, 4]),
+    formatTable(["process", "batch avg", "batch peak", "single avg", "single peak"], cpuRows(outcome), [1, 2, 3, 4]),
   ].join("\n");
 }
