@@ -31,6 +31,11 @@ describe("configuration at start", () => {
     ],
     [
       "consumer",
+      { DB_QUERY_TIMEOUT_MS: "30000", ACK_WAIT_MS: "30000" },
+      "DB_QUERY_TIMEOUT_MS: must be below ACK_WAIT_MS",
+    ],
+    [
+      "consumer",
       { DATABASE_URL: "mysql://root:hunter2@db/x" },
       "DATABASE_URL: must be a URL with scheme postgres: or postgresql:",
     ],

@@ -23,9 +23,9 @@ const jsm = await nc.jetstreamManager();
 await provisionStreams(jsm, names, config.streams);
 const db = createDb({
   url: config.databaseUrl,
-  maxConnections: config.concurrency + 1,
+  maxConnections: config.consumerConcurrency + 1,
   applicationName: "evpipe-consumer",
-  queryTimeoutMs: config.queryTimeoutMs,
+  queryTimeoutMs: config.dbQueryTimeoutMs,
   onConnectionError: (err) => log.warn({ err }, "database connection lost"),
 });
 const js = nc.jetstream();
@@ -40,12 +40,12 @@ const consumer = createConsumer({
   historyBucket,
   limits: config.limits,
   retryDelayUnitMs: config.retryDelayUnitMs,
-  concurrency: config.concurrency,
-  pullBatch: config.pullBatch,
-  maxWriteEvents: config.maxWriteEvents,
+  concurrency: config.consumerConcurrency,
+  pullBatch: config.consumerPullBatch,
+  maxWriteEvents: config.consumerMaxWriteEvents,
   ackWaitMs: config.ackWaitMs,
-  probeIntervalMs: config.probeIntervalMs,
-  compactIntervalMs: config.compactIntervalMs,
+  probeIntervalMs: config.dbProbeIntervalMs,
+  compactIntervalMs: config.rollupCompactIntervalMs,
   ...(config.faultInjection === "crash-after-dead-letter"
     ? { afterDeadLetter: () => process.kill(process.pid, "SIGKILL") }
     : {}),
