@@ -124,14 +124,16 @@ function expectError(exchange: Exchange, status: number, code: string, message: 
   expect(JSON.parse(exchange.body)).toEqual(errorEnvelope(exchange.headers, code, message));
 }
 
-/** What the gateway's summary line for the request says became of its unread body (undefined: none was left). */
-async function unreadBodyOf(exchange: Exchange): Promise<unknown> {
-  const line = await gateway.waitForLog(
+/** The gateway's summary log line for the request: its status, and what became of an unread body. */
+function summaryOf(exchange: Exchange) {
+  return gateway.waitForLog(
     `the summary of ${exchange.requestId}`,
     (logged) => logged.requestId === exchange.requestId && logged.msg === "request",
   );
-  return line.unreadBody;
 }
+
+/** What the gateway says became of the request's unread body (undefined: none was left). */
+const unreadBodyOf = async (exchange: Exchange) => (await summaryOf(exchange)).unreadBody;
 
 /**
  * Connection: close, and the gateway discarded the rest of the body before answering, so it closed a socket
@@ -202,9 +204,15 @@ describe("keep-alive clients after an early answer", () => {
       json(),
       Array.from({ length: 64 }, () => chunk(64 * 1024)),
     );
-    expectError(huge, 413, "PAYLOAD_TOO_LARGE", "The request body must be at most 1048576 bytes.");
-    expect(huge.headers.get("connection")).toBe("close");
-    expect(await unreadBodyOf(huge)).toBe("over_budget");
+    expect(await summaryOf(huge)).toMatchObject({ status: 413, unreadBody: "over_budget" });
+    // Beyond the budget the close may be a reset, and a reset can beat the answer to a client still uploading
+    // (its write fails first): that is the cost the budget bounds. Whatever did arrive must not invite reuse.
+    if (huge.status !== undefined) {
+      expectError(huge, 413, "PAYLOAD_TOO_LARGE", "The request body must be at most 1048576 bytes.");
+      expect(huge.headers.get("connection")).toBe("close");
+    } else {
+      expect(huge.events).toEqual([expect.stringMatching(/^error (EPIPE|ECONNRESET)$/)]);
+    }
     await expectNextRequestAccepted(huge);
   });
 });
