@@ -1,213 +1,250 @@
-import { createApp } from "@evpipe/gateway";
+import http from "node:http";
 import { createJetStreamPublisher } from "@evpipe/gateway/publisher";
-import { defaultEventLimits, generateApiKey, KeyRing, KeyUsage } from "@evpipe/shared";
+import { createTestGateway } from "@evpipe/gateway/testing";
 import fc from "fast-check";
-import { pino } from "pino";
+import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  type FuzzBody,
+  fuzzBody,
+  fuzzChunking,
+  fuzzContentType,
+  fuzzExamples,
+  type Materialized,
+  materialize,
+} from "./support/fuzz-bodies.ts";
 import { createTestPipeline, type TestPipeline } from "./support/pipeline.ts";
 import { type RunningService, startService } from "./support/processes.ts";
 import { waitFor } from "./support/wait-for.ts";
 
-// FUZZ_RUNS=100000 FUZZ_SEED=7 pnpm vitest run tests/ingest.fuzz.test.ts for a longer run.
-const runs = Number(process.env.FUZZ_RUNS ?? 3000);
+// FUZZ_RUNS=20000 FUZZ_HTTP_RUNS=20000 FUZZ_SEED=7 pnpm vitest run tests/ingest.fuzz.test.ts for a longer run.
+const runs = Number(process.env.FUZZ_RUNS ?? 1000);
+const httpRuns = Number(process.env.FUZZ_HTTP_RUNS ?? 1000);
 const seed = Number(process.env.FUZZ_SEED ?? 20261123);
 
 let pipeline: TestPipeline;
+let gateway: RunningService;
 let consumer: RunningService;
+let key: string;
 
 beforeAll(async () => {
   pipeline = await createTestPipeline();
-  consumer = await startService("consumer", pipeline.serviceEnv());
+  ({ key } = await pipeline.createKey(["ingest"], "fuzz", { rate: 1_000_000, burst: 1_000_000 }));
+  [gateway, consumer] = await Promise.all([
+    startService("gateway", pipeline.serviceEnv()),
+    startService("consumer", pipeline.serviceEnv()),
+  ]);
 });
 
 afterAll(async () => {
-  await consumer?.stop();
+  await Promise.all([gateway?.stop(), consumer?.stop()]);
   await pipeline?.cleanup();
 });
 
-const nearText = fc.oneof(
-  { weight: 4, arbitrary: fc.string({ minLength: 1, maxLength: 20 }) },
-  { weight: 2, arbitrary: fc.string({ unit: "grapheme", maxLength: 130 }) },
-  { weight: 2, arbitrary: fc.string({ unit: "binary", maxLength: 40 }) },
-  {
-    weight: 1,
-    arbitrary: fc.constantFrom("", "\u0000", "a\u0007b", "\u0085", "\ud800", "x".repeat(129), "😀".repeat(128)),
-  },
-  { weight: 1, arbitrary: fc.jsonValue() },
-);
-const nearTimestamp = fc.oneof(
-  fc
-    .date({ min: new Date("0001-01-01T00:00:00Z"), max: new Date("2099-12-31T00:00:00Z"), noInvalidDate: true })
-    .map((d) => d.toISOString()),
-  fc.constantFrom(
-    "2026-11-23T10:00:00",
-    "2026-02-30T00:00:00Z",
-    "2026-11-23T10:00:00+25:00",
-    "0000-01-01T00:00:00Z",
-    "2026-11-23 10:00:00Z",
-  ),
-  fc.string({ maxLength: 30 }),
-  fc.integer(),
-);
-const nearMetadata = fc.oneof(
-  { weight: 4, arbitrary: fc.dictionary(fc.string({ maxLength: 10 }), fc.jsonValue({ maxDepth: 4 }), { maxKeys: 5 }) },
-  { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 14 }) },
-  {
-    weight: 1,
-    arbitrary: fc.dictionary(fc.string({ unit: "binary", maxLength: 6 }), fc.string({ unit: "binary", maxLength: 20 })),
-  },
-);
-// "fresh" becomes a new unique UUID when the case runs, so a rejected event's id can be looked for later.
-const nearId = fc.oneof(
-  { weight: 9, arbitrary: fc.constant("fresh") },
-  { weight: 1, arbitrary: fc.oneof(fc.uuid(), fc.string(), fc.integer()) },
-);
-/** Mostly valid, with each field wrong some of the time, so both halves of the property get exercised. */
-const validText = fc.string({ minLength: 1, maxLength: 30 });
-const validTimestamp = fc
-  .date({ min: new Date("2000-01-01T00:00:00Z"), max: new Date(Date.now()), noInvalidDate: true })
-  .map((d) => d.toISOString());
-const absentOr = <T>(valid: fc.Arbitrary<T>, near: fc.Arbitrary<unknown>) =>
-  fc.oneof(
-    { weight: 5, arbitrary: fc.constant(undefined) },
-    { weight: 4, arbitrary: valid },
-    { weight: 1, arbitrary: near },
-  );
-const nearEvent = fc
-  .record({
-    id: nearId,
-    event: fc.oneof({ weight: 8, arbitrary: validText }, { weight: 2, arbitrary: nearText }),
-    user_id: fc.oneof({ weight: 8, arbitrary: validText }, { weight: 2, arbitrary: nearText }),
-    client_ts: absentOr(validTimestamp, nearTimestamp),
-    metadata: absentOr(
-      fc.dictionary(fc.string({ maxLength: 10 }), fc.jsonValue({ maxDepth: 3 }), { maxKeys: 4 }),
-      nearMetadata,
-    ),
-    surprise: fc.oneof({ weight: 19, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.jsonValue() }),
-  })
-  .map((event) => Object.fromEntries(Object.entries(event).filter(([, value]) => value !== undefined)));
+/** What an accepted event must be stored as. */
+interface StoredRow {
+  id: string;
+  event: string;
+  user_id: string;
+  client_ts: string | null;
+  /** The metadata's JSON text as sent, numbers exactly as written. */
+  metadata: string | null;
+  received_at: string;
+}
 
-const body = fc.oneof(
-  { weight: 5, arbitrary: fc.record({ path: fc.constant("/v1/events"), json: nearEvent }) },
-  {
-    weight: 4,
-    arbitrary: fc.record({
-      path: fc.constant("/v1/events/batch"),
-      json: fc.record({ events: fc.array(nearEvent, { maxLength: 5 }) }),
-    }),
-  },
-  {
-    weight: 1,
-    arbitrary: fc.record({ path: fc.constantFrom("/v1/events", "/v1/events/batch"), json: fc.jsonValue() }),
-  },
-  {
-    weight: 1,
-    arbitrary: fc.record({
-      path: fc.constantFrom("/v1/events", "/v1/events/batch"),
-      raw: fc.uint8Array({ maxLength: 200 }),
-    }),
-  },
-);
-const contentType = fc.oneof(
-  { weight: 9, arbitrary: fc.constant("application/json") },
-  {
-    weight: 1,
-    arbitrary: fc.constantFrom(
-      "application/json; charset=utf-8",
-      "text/plain",
-      "application/x-www-form-urlencoded",
-      "",
-    ),
-  },
-);
+const json = "application/json" as const;
+let counter = 0;
+const freshId = () => `0192e4c2-0000-7000-8000-${(counter++).toString(16).padStart(12, "0")}`;
+
+/** What every case must satisfy, and what the end of the run checks against the database. */
+function createLedger() {
+  const expected: StoredRow[] = [];
+  const rejected: string[] = [];
+  const statuses = new Map<number, number>();
+  let acceptedRequests = 0;
+  let largestBatch = 0;
+  return {
+    expected,
+    rejected,
+    statuses,
+    get acceptedRequests() {
+      return acceptedRequests;
+    },
+    get largestBatch() {
+      return largestBatch;
+    },
+    record(input: FuzzBody, body: Materialized, status: number, text: string) {
+      statuses.set(status, (statuses.get(status) ?? 0) + 1);
+      expect(status, text).toBeLessThan(500);
+      const answer = JSON.parse(text) as { id?: string; ids?: string[]; received_at?: string; error?: object };
+      if ("oversizedBy" in input) expect([413, 415], text).toContain(status);
+      if (status !== 202) {
+        expect(answer.error, text).toBeDefined();
+        rejected.push(...body.assigned);
+        return;
+      }
+      acceptedRequests++;
+      const ids = answer.ids ?? [answer.id as string];
+      expect(ids.length, text).toBe(body.sent.length);
+      largestBatch = Math.max(largestBatch, ids.length);
+      ids.forEach((id, i) => {
+        const event = body.sent[i] as Record<string, unknown>;
+        expected.push({
+          id,
+          event: event.event as string,
+          user_id: event.user_id as string,
+          client_ts: (event.client_ts as string | undefined) ?? null,
+          metadata: event.metadata === undefined ? null : JSON.stringify(event.metadata),
+          received_at: answer.received_at as string,
+        });
+      });
+    },
+  };
+}
+type Ledger = ReturnType<typeof createLedger>;
+
+/** The accepted events that are missing or differ from what was sent; jsonb compares numbers exactly. */
+async function storedDifferently(rows: readonly StoredRow[]): Promise<unknown[]> {
+  const column = <K extends keyof StoredRow>(name: K) => rows.map((row) => row[name]);
+  const { rows: differing } = await sql<{ id: string }>`
+    SELECT s.id::text, e.event, e.user_id, e.occurred_at, e.metadata::text, s.metadata AS sent_metadata
+    FROM unnest(${column("id")}::uuid[], ${column("event")}::text[], ${column("user_id")}::text[],
+      ${column("client_ts")}::text[], ${column("metadata")}::text[], ${column("received_at")}::text[])
+      AS s (id, event, user_id, client_ts, metadata, received_at)
+    LEFT JOIN events e ON e.id = s.id
+    WHERE e.id IS NULL OR e.event <> s.event OR e.user_id <> s.user_id
+      OR e.received_at <> s.received_at::timestamptz
+      OR e.occurred_at <> coalesce(s.client_ts::timestamptz, s.received_at::timestamptz)
+      OR e.metadata IS DISTINCT FROM s.metadata::jsonb
+    LIMIT 5`.execute(pipeline.db);
+  return differing;
+}
+
+async function verify(ledger: Ledger, publishedBefore: number, name: string, run: { cases: number; seed: number }) {
+  const { cases } = run;
+  const summary = Object.fromEntries([...ledger.statuses].sort());
+  process.stdout.write(`fuzz ${name}: ${cases} cases, seed ${run.seed}, statuses ${JSON.stringify(summary)}, `);
+  // Metadata that JSON.parse alone would have changed: numbers a JS number cannot hold.
+  const exactOnly = ledger.expected.filter(
+    (row) => row.metadata && JSON.stringify(JSON.parse(row.metadata)) !== row.metadata,
+  );
+  process.stdout.write(`${ledger.expected.length} events accepted, ${exactOnly.length} with such numbers, `);
+  process.stdout.write(`largest batch accepted ${ledger.largestBatch}\n`);
+  expect(exactOnly.length).toBeGreaterThan(cases / 20);
+  expect(ledger.largestBatch).toBe(1000);
+  expect(ledger.statuses.get(413)).toBeGreaterThan(0);
+  expect(ledger.acceptedRequests).toBeGreaterThan(cases / 20);
+  expect(ledger.rejected.length).toBeGreaterThan(cases / 20);
+  // One JetStream message per accepted request, none for a rejected one.
+  expect(await pipeline.publishedCount()).toBe(publishedBefore + ledger.acceptedRequests);
+  const ids = ledger.expected.map((row) => row.id);
+  await waitFor("every accepted event to be stored", async () => (await pipeline.storedCount(ids)) === ids.length, {
+    timeoutMs: 60_000,
+    intervalMs: 250,
+  });
+  expect(await storedDifferently(ledger.expected)).toEqual([]);
+  expect(await pipeline.storedCount(ledger.rejected)).toBe(0);
+  expect((await pipeline.jsm.streams.info(pipeline.names.dlqStream)).state.messages).toBe(0);
+}
+
+/**
+ * POSTs through a real socket, whole with Content-Length or in chunks of the given sizes (cut anywhere, inside
+ * a UTF-8 character too). Resolves with the answer even when the server closes before the body is sent.
+ */
+function postOverHttp(
+  agent: http.Agent,
+  path: string,
+  headers: Record<string, string>,
+  payload: string | Uint8Array,
+  chunks: number[] | null,
+): Promise<{ status: number; text: string }> {
+  const body = Buffer.from(payload);
+  const framing = chunks ? { "transfer-encoding": "chunked" } : { "content-length": String(body.length) };
+  return new Promise((resolve, reject) => {
+    let answered = false;
+    const req = http.request(`${gateway.url}${path}`, { method: "POST", agent, headers: { ...headers, ...framing } });
+    req.on("response", (res) => {
+      answered = true;
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => {
+        text += chunk;
+      });
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
+      res.on("error", reject);
+    });
+    req.on("error", (err) => {
+      if (!answered) reject(err);
+    });
+    req.setTimeout(15_000, () => req.destroy(new Error(`no answer to ${path} in 15 s`)));
+    if (!chunks) return void req.end(body);
+    let offset = 0;
+    for (let i = 0; offset < body.length; i++) {
+      const size = i < chunks.length ? (chunks[i] as number) : body.length - offset;
+      req.write(body.subarray(offset, offset + size));
+      offset += size;
+    }
+    req.end();
+  });
+}
 
 describe("ingest fuzzing", () => {
-  it(`never answers 5xx; every 2xx is stored and every 4xx stores nothing (${runs} cases, seed ${seed})`, async () => {
-    const keys = new KeyRing();
-    const { key, record } = generateApiKey({ name: "fuzz", scopes: ["ingest"], rate: 1_000_000 });
-    keys.put(record);
+  it(`in process: never 5xx; every 2xx is stored as sent, every 4xx stores nothing (${runs} cases)`, async () => {
     const publisher = createJetStreamPublisher({
       nc: pipeline.nc,
       subject: pipeline.names.eventsSubject,
       timeoutMs: 5000,
       maxInFlight: 4096,
     });
-    const app = createApp({
-      log: pino({ level: "silent" }),
-      db: pipeline.db,
-      keys,
-      usage: new KeyUsage(),
-      publisher,
-      limits: defaultEventLimits,
-      readiness: async () => ({ ready: true, checks: {} }),
-    });
-
-    let counter = 0;
-    const fresh = () => `0192e4c2-0000-7000-8000-${(counter++).toString(16).padStart(12, "0")}`;
-    const accepted: string[] = [];
-    const rejected: string[] = [];
-    const statuses = new Map<number, number>();
+    const app = createTestGateway({ publisher });
+    const { key: appKey } = app.issueKey(["ingest"], { rate: 1_000_000, burst: 1_000_000 });
+    const ledger = createLedger();
     const publishedBefore = await pipeline.publishedCount();
-    let acceptedRequests = 0;
-
     await fc.assert(
-      fc.asyncProperty(body, contentType, async (input, type) => {
-        const assigned: string[] = [];
-        const withIds = (event: Record<string, unknown>) => {
-          if (event.id !== "fresh") return event;
-          const id = fresh();
-          assigned.push(id);
-          return { ...event, id };
-        };
-        const isObject = (value: unknown): value is Record<string, unknown> =>
-          typeof value === "object" && value !== null && !Array.isArray(value);
-        let payload: string | Uint8Array;
-        if ("raw" in input) payload = input.raw;
-        else {
-          const json: unknown = input.json;
-          if (isObject(json) && "id" in json) payload = JSON.stringify(withIds(json));
-          else if (isObject(json) && Array.isArray(json.events)) {
-            const events = json.events.map((event: unknown) => (isObject(event) ? withIds(event) : event));
-            payload = JSON.stringify({ ...json, events });
-          } else payload = JSON.stringify(json ?? null);
-        }
-
-        const res = await app.request(input.path, {
+      fc.asyncProperty(fuzzBody, fuzzContentType, async (input, type) => {
+        const body = materialize(input, freshId);
+        const res = await app.app.request(input.path, {
           method: "POST",
-          headers: { "x-api-key": key, ...(type ? { "content-type": type } : {}) },
-          body: payload,
+          headers: { "x-api-key": appKey, ...(type ? { "content-type": type } : {}) },
+          body: body.payload,
         });
-        const text = await res.text();
-        statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
-        expect(res.status, text).toBeLessThan(500);
-        const answer = JSON.parse(text) as { id?: string; ids?: string[]; error?: { code: string } };
-        if (res.status === 202) {
-          acceptedRequests++;
-          accepted.push(...(answer.ids ?? (answer.id ? [answer.id] : [])));
-        } else {
-          expect(answer.error?.code, text).toBeDefined();
-          rejected.push(...assigned);
-        }
+        ledger.record(input, body, res.status, await res.text());
       }),
-      { numRuns: runs, seed, verbose: 1 },
-    );
-
-    const summary = Object.fromEntries([...statuses].sort());
-    process.stdout.write(`fuzz: ${runs} cases, seed ${seed}, statuses ${JSON.stringify(summary)}\n`);
-    expect(acceptedRequests).toBeGreaterThan(runs / 20);
-    expect(rejected.length).toBeGreaterThan(runs / 20);
-    // One JetStream message per accepted request, none for a rejected one.
-    expect(await pipeline.publishedCount()).toBe(publishedBefore + acceptedRequests);
-    await waitFor(
-      "every accepted event to be stored",
-      async () => (await pipeline.storedCount(accepted)) === accepted.length,
       {
-        timeoutMs: 60_000,
-        intervalMs: 250,
+        numRuns: runs,
+        seed,
+        endOnFailure: true,
+        examples: fuzzExamples.map((body): [FuzzBody, typeof json] => [body, json]),
       },
     );
-    expect(await pipeline.storedCount(rejected)).toBe(0);
-    expect((await pipeline.jsm.streams.info(pipeline.names.dlqStream)).state.messages).toBe(0);
+    await verify(ledger, publishedBefore, "in process", { cases: runs, seed });
     publisher.close();
+  });
+
+  it(`over HTTP to a gateway process, with Content-Length and chunked: the same (${httpRuns} cases)`, async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const ledger = createLedger();
+    const publishedBefore = await pipeline.publishedCount();
+    await fc.assert(
+      fc.asyncProperty(fuzzBody, fuzzContentType, fuzzChunking, async (input, type, chunks) => {
+        const body = materialize(input, freshId);
+        const headers = { "x-api-key": key, ...(type ? { "content-type": type } : {}) };
+        const { status, text } = await postOverHttp(agent, input.path, headers, body.payload, chunks);
+        ledger.record(input, body, status, text);
+      }),
+      {
+        numRuns: httpRuns,
+        seed: seed + 1,
+        endOnFailure: true,
+        examples: fuzzExamples.flatMap(
+          (body): Array<[FuzzBody, typeof json, number[] | null]> => [
+            [body, json, null],
+            [body, json, [1, 7, 4096]],
+          ],
+        ),
+      },
+    );
+    agent.destroy();
+    await verify(ledger, publishedBefore, "over HTTP", { cases: httpRuns, seed: seed + 1 });
   });
 });

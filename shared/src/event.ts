@@ -1,4 +1,5 @@
 import * as v from "valibot";
+import { decimalText, isRawJsonNumber } from "./json-text.ts";
 import type { EventLimits } from "./limits.ts";
 
 // Cc is C0, DEL and C1; lone surrogates are caught by isWellFormed.
@@ -38,33 +39,99 @@ export function parseRfc3339(value: string): number {
   return Date.parse(value.toUpperCase());
 }
 
+/** What PostgreSQL's numeric (and so jsonb) holds: 131072 digits before the decimal point, 16383 after it. */
+export const postgresNumericLimits = { integerDigits: 131_072, fractionDigits: 16_383 } as const;
+
+const numericRule =
+  `must be a number PostgreSQL can store: at most ${postgresNumericLimits.integerDigits} digits before ` +
+  `the decimal point and ${postgresNumericLimits.fractionDigits} after it`;
+
+/**
+ * Whether PostgreSQL can store this number text as written. numeric keeps the written scale (`1.50` keeps
+ * its trailing zero), so the fraction digits are counted as written; the integer digits are the value's.
+ */
+export function fitsPostgresNumeric(text: string): boolean {
+  const { integer, fraction, exponent } = decimalText(text);
+  if (fraction.length - exponent > postgresNumericLimits.fractionDigits) return false;
+  const digits = integer + fraction;
+  let first = 0;
+  while (first < digits.length && digits.charCodeAt(first) === 0x30 /* 0 */) first++;
+  // Zero fits whatever its exponent; otherwise the first significant digit's power of ten decides.
+  return first === digits.length || integer.length - first + exponent <= postgresNumericLimits.integerDigits;
+}
+
+/** One step from a container of the metadata down to the offending value. */
+export interface MetadataPathStep {
+  container: Record<string, unknown> | unknown[];
+  key: string | number;
+  value: unknown;
+}
+
+export interface MetadataProblem {
+  message: string;
+  /** Where inside the metadata; empty when the problem is the metadata as a whole. */
+  path: MetadataPathStep[];
+}
+
+interface MetadataNode {
+  node: unknown;
+  depth: number;
+  key: string | number;
+  parent: MetadataNode | undefined;
+}
+
+function pathOf(entry: MetadataNode): MetadataPathStep[] {
+  const path: MetadataPathStep[] = [];
+  for (let at = entry; at.parent; at = at.parent) {
+    path.unshift({ container: at.parent.node as MetadataPathStep["container"], key: at.key, value: at.node });
+  }
+  return path;
+}
+
+const whole = (message: string): MetadataProblem => ({ message, path: [] });
+
+function textProblem(text: string): string | undefined {
+  if (text.includes("\u0000")) return "must not contain NUL characters";
+  if (!text.isWellFormed()) return "must not contain lone surrogates";
+  return undefined;
+}
+
 /**
  * Why a metadata value is unacceptable, or undefined when it is fine. Walks the value with an explicit
- * stack, so hostile nesting cannot overflow the call stack.
+ * stack, so hostile nesting cannot overflow the call stack. A raw JSON number (parseJsonText's, for a value
+ * a JS number cannot hold) is a number, not an object; the size counts its text as written.
  */
-export function metadataProblem(value: unknown, limits: EventLimits): string | undefined {
-  if (!isJsonObject(value)) return "must be a JSON object";
-  const stack: Array<{ node: unknown; depth: number }> = [{ node: value, depth: 1 }];
+export function metadataProblem(value: unknown, limits: EventLimits): MetadataProblem | undefined {
+  if (!isJsonObject(value)) return whole("must be a JSON object");
+  const stack: MetadataNode[] = [{ node: value, depth: 1, key: "", parent: undefined }];
   while (stack.length > 0) {
-    const { node, depth } = stack.pop() as { node: unknown; depth: number };
+    const entry = stack.pop() as MetadataNode;
+    const { node, depth } = entry;
     if (typeof node === "string") {
-      if (node.includes("\u0000")) return "must not contain NUL characters";
-      if (!node.isWellFormed()) return "must not contain lone surrogates";
+      const problem = textProblem(node);
+      if (problem) return whole(problem);
       continue;
     }
     if (typeof node !== "object" || node === null) continue;
-    if (depth > limits.maxMetadataDepth) return `must be at most ${limits.maxMetadataDepth} levels deep`;
-    const children = Array.isArray(node) ? node : Object.values(node);
-    if (!Array.isArray(node)) {
-      for (const key of Object.keys(node)) {
-        if (key.includes("\u0000")) return "must not contain NUL characters";
-        if (!key.isWellFormed()) return "must not contain lone surrogates";
-      }
+    if (isRawJsonNumber(node)) {
+      if (!fitsPostgresNumeric(node.rawJSON)) return { message: numericRule, path: pathOf(entry) };
+      continue;
     }
-    for (const child of children) stack.push({ node: child, depth: depth + 1 });
+    if (depth > limits.maxMetadataDepth) return whole(`must be at most ${limits.maxMetadataDepth} levels deep`);
+    if (Array.isArray(node)) {
+      for (let index = 0; index < node.length; index++) {
+        stack.push({ node: node[index], depth: depth + 1, key: index, parent: entry });
+      }
+      continue;
+    }
+    for (const key of Object.keys(node)) {
+      const problem = textProblem(key);
+      if (problem) return whole(problem);
+      stack.push({ node: (node as Record<string, unknown>)[key], depth: depth + 1, key, parent: entry });
+    }
   }
   if (Buffer.byteLength(JSON.stringify(value)) > limits.maxMetadataBytes) {
-    return `must be at most ${limits.maxMetadataBytes} bytes serialized`;
+    return whole(`must be at most ${limits.maxMetadataBytes} bytes serialized`);
   }
   return undefined;
 }
@@ -108,13 +175,22 @@ function metadataField(limits: EventLimits) {
     v.rawCheck(({ dataset, addIssue }) => {
       if (!dataset.typed) return;
       const problem = metadataProblem(dataset.value, limits);
-      if (problem) addIssue({ message: problem });
+      if (!problem) return;
+      const [first, ...rest] = problem.path.map(issuePathItem);
+      addIssue({ message: problem.message, ...(first ? { path: [first, ...rest] } : {}) });
     }),
   );
 }
 
+function issuePathItem({ container, key, value }: MetadataPathStep): v.IssuePathItem {
+  return Array.isArray(container)
+    ? { type: "array", origin: "value", input: container, key: key as number, value }
+    : { type: "object", origin: "value", input: container, key: key as string, value };
+}
+
+// A raw JSON number is a (frozen, null-prototype) object to typeof, but a number to JSON.
 const isJsonObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value);
+  typeof value === "object" && value !== null && !Array.isArray(value) && !isRawJsonNumber(value);
 
 /** valibot's object schemas take arrays for objects; JSON bodies must not. */
 export function jsonObject<const TEntries extends v.ObjectEntries>(entries: TEntries) {

@@ -1,3 +1,4 @@
+import { parseJsonText } from "@evpipe/shared";
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { GatewayEnv } from "../context.ts";
@@ -54,7 +55,8 @@ export async function readJson(c: Context<GatewayEnv>, maxBytes: number): Promis
   }
   let body: unknown;
   try {
-    body = JSON.parse(text);
+    // Keeps every number exactly: 1e400 or 12345678901234567890 stay as sent (see parseJsonText).
+    body = parseJsonText(text);
   } catch {
     throw new ApiError("INVALID_JSON", "The request body is not valid JSON.");
   }
