@@ -5,7 +5,7 @@ import { CliError, usageExit } from "../cli-error.ts";
 import { positiveInteger } from "../options.ts";
 import { type DlqOperation, operator, recordOperation } from "./audit.ts";
 import type { DlqAction, DlqContext } from "./context.ts";
-import { eventCount, isReadable, readDeadLetters } from "./reader.ts";
+import { countDeadLetters, eventCount, isReadable, readDeadLetters } from "./reader.ts";
 import { describeSelector, parseSelector, type Selector, selectorOptions } from "./selector.ts";
 
 type Operation = DlqOperation["operation"];
@@ -43,14 +43,15 @@ function parseRequest(operation: Operation, argv: string[]): ChangeRequest {
   };
 }
 
-async function collect(ctx: DlqContext, selector: Selector): Promise<DeadLetterRecord[]> {
-  const records: DeadLetterRecord[] = [];
-  for await (const record of readDeadLetters(ctx.js, ctx.jsm, ctx.names.dlqStream, selector)) records.push(record);
-  return records;
-}
-
-function progress(ctx: DlqContext, request: ChangeRequest, total: number): SingleBar | undefined {
-  if (request.json || !ctx.interactive || total === 0) return undefined;
+/**
+ * A bar only on a terminal. Its total comes from a first pass over the selection's headers alone (no bodies,
+ * nothing kept): a few seconds for 100,000 dead letters, and exact for any selector, where the stream's
+ * message count would be exact only for --all.
+ */
+async function progress(ctx: DlqContext, request: ChangeRequest): Promise<SingleBar | undefined> {
+  if (request.json || !ctx.interactive) return undefined;
+  const total = await countDeadLetters(ctx.js, ctx.jsm, ctx.names.dlqStream, request.selector);
+  if (total === 0) return undefined;
   const verb = request.operation === "replay" ? "Replaying" : "Purging";
   const bar = new SingleBar({
     format: `${verb} [{bar}] {value}/{total} dead letters | {eta_formatted} left`,
@@ -66,15 +67,28 @@ async function republish(ctx: DlqContext, record: DeadLetterRecord & { events: D
   await ctx.js.publish(ctx.names.eventsSubject, data, { msgID, headers });
 }
 
-function printDryRun(ctx: DlqContext, request: ChangeRequest, eligible: DeadLetterRecord[], skipped: number) {
-  const events = eligible.reduce((sum, record) => sum + eventCount(record), 0);
+/** Unreadable envelopes would only be dead-lettered again: a replay skips them; they can be inspected and purged. */
+const skips = (request: ChangeRequest, letter: DeadLetterRecord) =>
+  request.operation === "replay" && !isReadable(letter);
+
+/** What a replay or purge would do, from one pass that keeps nothing but the counts. */
+async function dryRun(ctx: DlqContext, request: ChangeRequest) {
   const { operation } = request;
+  const tally = { operation, dry_run: true, messages: 0, events: 0, skipped: 0 };
+  for await (const letter of readDeadLetters(ctx.js, ctx.jsm, ctx.names.dlqStream, request.selector)) {
+    if (skips(request, letter)) {
+      tally.skipped++;
+      continue;
+    }
+    tally.messages++;
+    tally.events += eventCount(letter);
+  }
   if (request.json) {
-    ctx.print(JSON.stringify({ operation, dry_run: true, messages: eligible.length, events, skipped }));
+    ctx.print(JSON.stringify(tally));
     return;
   }
-  const unreadable = skipped ? `; ${skipped} unreadable skipped` : "";
-  ctx.print(`Would ${operation} ${eligible.length} dead letters (${events} events)${unreadable}.`);
+  const unreadable = tally.skipped ? `; ${tally.skipped} unreadable skipped` : "";
+  ctx.print(`Would ${operation} ${tally.messages} dead letters (${tally.events} events)${unreadable}.`);
 }
 
 /** Until SIGINT or SIGTERM asks the loop to stop after the dead letter at hand. */
@@ -102,21 +116,33 @@ async function waitForRate(rate: number | undefined, started: number, events: nu
   if (due > Date.now()) await new Promise((resolve) => setTimeout(resolve, due - Date.now()));
 }
 
-async function apply(ctx: DlqContext, request: ChangeRequest, eligible: DeadLetterRecord[], record: DlqOperation) {
+/**
+ * Replays (republishes, then deletes) or purges (deletes) one dead letter. It is deleted only once JetStream
+ * holds its replay: an interruption anywhere leaves it to be replayed again, and storing by id makes that
+ * harmless.
+ */
+async function change(ctx: DlqContext, operation: Operation, letter: DeadLetterRecord): Promise<void> {
+  if (operation === "replay" && isReadable(letter)) await republish(ctx, letter);
+  await ctx.jsm.streams.deleteMessage(ctx.names.dlqStream, letter.seq, false).catch((err: unknown) => {
+    if (!isNotFound(err)) throw err;
+  });
+}
+
+/** Acts on each dead letter as the reader streams it: one page in memory at a time, whatever the selection. */
+async function apply(ctx: DlqContext, request: ChangeRequest, record: DlqOperation) {
   const started = Date.now();
-  const bar = progress(ctx, request, eligible.length);
+  const bar = await progress(ctx, request);
   const signals = interruption();
   try {
-    for (const letter of eligible) {
+    for await (const letter of readDeadLetters(ctx.js, ctx.jsm, ctx.names.dlqStream, request.selector)) {
       if (signals.interrupted) break;
-      // The dead letter is removed only once JetStream holds its replay: an interruption anywhere
-      // leaves it to be replayed again, and storing by id makes that harmless.
-      if (request.operation === "replay" && isReadable(letter)) await republish(ctx, letter);
-      await ctx.jsm.streams.deleteMessage(ctx.names.dlqStream, letter.seq, false).catch((err: unknown) => {
-        if (!isNotFound(err)) throw err;
-      });
-      record.messages++;
-      record.events += eventCount(letter);
+      if (skips(request, letter)) {
+        record.skipped++;
+      } else {
+        await change(ctx, request.operation, letter);
+        record.messages++;
+        record.events += eventCount(letter);
+      }
       bar?.increment();
       await waitForRate(request.rate, started, record.events);
     }
@@ -150,12 +176,8 @@ function printSummary(ctx: DlqContext, request: ChangeRequest, record: DlqOperat
 async function changeDeadLetters(context: () => Promise<DlqContext>, argv: string[], operation: Operation) {
   const request = parseRequest(operation, argv);
   const ctx = await context();
-  const records = await collect(ctx, request.selector);
-  // Unreadable envelopes would only be dead-lettered again; they can be inspected and purged.
-  const eligible = operation === "replay" ? records.filter(isReadable) : records;
-  const skipped = records.length - eligible.length;
   if (request.dryRun) {
-    printDryRun(ctx, request, eligible, skipped);
+    await dryRun(ctx, request);
     if (request.unconfirmedPurge) throw new CliError("purge deletes for good: run it again with --yes", usageExit);
     return;
   }
@@ -164,13 +186,13 @@ async function changeDeadLetters(context: () => Promise<DlqContext>, argv: strin
     selector: describeSelector(request.selector),
     messages: 0,
     events: 0,
-    skipped,
+    skipped: 0,
     by: operator(),
     at: new Date().toISOString(),
     duration_ms: 0,
     completed: false,
   };
-  await apply(ctx, request, eligible, record);
+  await apply(ctx, request, record);
   printSummary(ctx, request, record);
   if (!record.completed) throw new CliError("interrupted", 130);
 }

@@ -1,5 +1,5 @@
 import { type DeadLetterEvent, type DeadLetterRecord, decodeDeadLetter, isNotFound } from "@evpipe/shared";
-import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from "nats";
+import { DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg } from "nats";
 import { matches, type Selector } from "./selector.ts";
 
 /** Events a dead letter holds; an unreadable one counts as one. */
@@ -10,14 +10,66 @@ export const isReadable = (record: DeadLetterRecord): record is DeadLetterRecord
   record.events !== undefined;
 
 /**
- * Streams the dead letters a selector picks, oldest first, through an ordered consumer (one pass, no
- * request per message); explicit sequence numbers are fetched directly.
+ * Dead letters held in memory at once: a page. A dead letter is at most NATS's max_payload (1 MiB by
+ * default), so a page is at most ~100 MiB and typically well under 1 MiB.
+ */
+const pageSize = 100;
+
+type PageStart = { opt_start_seq: number } | { deliver_policy: DeliverPolicy.StartTime; opt_start_time: string };
+
+interface Page {
+  records: DeadLetterRecord[];
+  /** Where the next page starts; undefined at the end of the stream as it was when the read began. */
+  next: number | undefined;
+}
+
+function decode(msg: JsMsg): DeadLetterRecord {
+  return decodeDeadLetter(msg.seq, new Date(msg.info.timestampNanos / 1_000_000), msg.headers, msg.data);
+}
+
+/**
+ * One page through an ordered consumer of its own, deleted afterwards: a caller may take its time over a page
+ * (a replay under --rate) without a consumer idling on the server between pages.
+ */
+async function readPage(
+  js: JetStreamClient,
+  stream: string,
+  start: PageStart,
+  lastSeq: number,
+  headersOnly: boolean,
+): Promise<Page> {
+  const consumer = await js.consumers.get(stream, { ...start, headers_only: headersOnly });
+  const records: DeadLetterRecord[] = [];
+  let next: number | undefined;
+  try {
+    for await (const msg of await consumer.fetch({ max_messages: pageSize, expires: 2000 })) {
+      if (msg.seq > lastSeq) break;
+      records.push(decode(msg));
+      next = msg.seq + 1;
+      // Stop at the end rather than wait for the pull to expire.
+      if (msg.seq === lastSeq || msg.info.pending === 0) {
+        next = undefined;
+        break;
+      }
+    }
+  } finally {
+    await consumer.delete().catch(() => undefined);
+  }
+  return { records, next };
+}
+
+/**
+ * Streams the dead letters a selector picks, oldest first, a page at a time, so memory stays bounded however
+ * large the DLQ; explicit sequence numbers are fetched directly. Only what the stream held when the read
+ * began: dead letters a replay's events make again are left for the next run. `headersOnly` reads no bodies
+ * (every record is then unreadable): enough to count a selection.
  */
 export async function* readDeadLetters(
   js: JetStreamClient,
   jsm: JetStreamManager,
   stream: string,
   selector: Selector,
+  options: { headersOnly?: boolean } = {},
 ): AsyncGenerator<DeadLetterRecord> {
   if (selector.seqs) {
     for (const seq of [...new Set(selector.seqs)].sort((a, b) => a - b)) {
@@ -34,19 +86,25 @@ export async function* readDeadLetters(
   const info = await jsm.streams.info(stream);
   if (info.state.messages === 0) return;
   if (selector.since && selector.since > new Date(info.state.last_ts)) return;
-  const consumer = await js.consumers.get(
-    stream,
-    selector.since ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: selector.since.toISOString() } : {},
-  );
+  let start: PageStart = selector.since
+    ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: selector.since.toISOString() }
+    : { opt_start_seq: info.state.first_seq };
   for (;;) {
-    let received = 0;
-    let atEnd = false;
-    for await (const msg of await consumer.fetch({ max_messages: 500, expires: 1000 })) {
-      received++;
-      const record = decodeDeadLetter(msg.seq, new Date(msg.info.timestampNanos / 1_000_000), msg.headers, msg.data);
-      if (matches(selector, record)) yield record;
-      if (msg.info.pending === 0 || msg.seq >= info.state.last_seq) atEnd = true;
-    }
-    if (atEnd || received === 0) return;
+    const page = await readPage(js, stream, start, info.state.last_seq, options.headersOnly ?? false);
+    for (const record of page.records) if (matches(selector, record)) yield record;
+    if (page.records.length === 0 || page.next === undefined) return;
+    start = { opt_start_seq: page.next };
   }
+}
+
+/** How many dead letters a selector picks, from one pass over their headers alone (no bodies, nothing kept). */
+export async function countDeadLetters(
+  js: JetStreamClient,
+  jsm: JetStreamManager,
+  stream: string,
+  selector: Selector,
+): Promise<number> {
+  let count = 0;
+  for await (const _record of readDeadLetters(js, jsm, stream, selector, { headersOnly: true })) count++;
+  return count;
 }
