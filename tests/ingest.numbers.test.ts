@@ -11,10 +11,12 @@ let pipeline: TestPipeline;
 let gateway: RunningService;
 let consumer: RunningService;
 let key: string;
+let readKey: string;
 
 beforeAll(async () => {
   pipeline = await createTestPipeline();
   ({ key } = await pipeline.createKey(["ingest"]));
+  ({ key: readKey } = await pipeline.createKey(["read"]));
   [gateway, consumer] = await Promise.all([
     startService("gateway", pipeline.serviceEnv()),
     startService("consumer", pipeline.serviceEnv()),
@@ -83,6 +85,12 @@ describe("numbers a JS number cannot hold, end to end", () => {
         small_equal: true,
       },
     ]);
+    // And reads it back as it was sent, not as a JS number would round it.
+    const read = await fetch(`${gateway.url}/v1/events/${id}`, { headers: { "x-api-key": readKey } });
+    const text = await read.text();
+    expect(read.status, text).toBe(200);
+    expect(text).toContain('"big":12345678901234567890');
+    expect(text).not.toContain("null");
   });
 
   it("stores a batch of numbers at the edges of what PostgreSQL holds, each exactly", async () => {

@@ -1,8 +1,12 @@
+import { parseJsonText } from "@evpipe/shared";
 import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 
 // Dates (UTC days) stay 'YYYY-MM-DD' strings: a JS Date would shift them into the local time zone.
 pg.types.setTypeParser(pg.types.builtins.DATE, (value) => value);
+// jsonb keeps numbers a JS number cannot hold (1e400, 12345678901234567890): read them back exactly as stored.
+pg.types.setTypeParser(pg.types.builtins.JSONB, parseJsonText);
+pg.types.setTypeParser(pg.types.builtins.JSON, parseJsonText);
 
 import type { Database } from "./schema.ts";
 

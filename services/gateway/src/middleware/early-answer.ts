@@ -22,7 +22,6 @@ export function earlyAnswer(budget: DrainBudget) {
   return createMiddleware<GatewayEnv>(async (c, next) => {
     const incoming = c.env?.incoming;
     if (!incoming) return next();
-    keepBodyOnEarlyExit(incoming);
     await next();
     // `complete`: the parser has taken the whole body off the socket (it may still sit unread in the stream,
     // which Node discards itself); the connection can then stay open.
@@ -30,15 +29,6 @@ export function earlyAnswer(budget: DrainBudget) {
     c.res.headers.set("Connection", "close");
     c.set("unreadBody", await discardRest(incoming, budget));
   });
-}
-
-/**
- * Node's async iterator destroys the request when a reader stops early (json-body's 413), and a destroyed
- * request stops the parser reading the socket, so nothing more could be drained. Iterating this request
- * leaves it open instead; earlyAnswer then drains or closes it.
- */
-function keepBodyOnEarlyExit(incoming: IncomingMessage): void {
-  incoming[Symbol.asyncIterator] = () => incoming.iterator({ destroyOnReturn: false });
 }
 
 function discardRest(incoming: IncomingMessage, budget: DrainBudget): Promise<UnreadBody> {

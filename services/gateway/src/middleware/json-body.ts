@@ -33,7 +33,11 @@ function payloadTooLarge(maxBytes: number): ApiError {
  */
 async function readBody(c: Context<GatewayEnv>, maxBytes: number): Promise<Uint8Array> {
   if (Number(c.req.header("content-length")) > maxBytes) throw payloadTooLarge(maxBytes);
-  const source: AsyncIterable<Uint8Array> | null = c.env?.incoming ?? c.req.raw.body;
+  // Stopping early (a 413) must leave the Node request open, so earlyAnswer can drain the rest before closing.
+  const incoming = c.env?.incoming;
+  const source: AsyncIterable<Uint8Array> | null = incoming
+    ? incoming.iterator({ destroyOnReturn: false })
+    : c.req.raw.body;
   if (!source) return new Uint8Array(0);
   const chunks: Uint8Array[] = [];
   let size = 0;

@@ -1,7 +1,10 @@
 import {
   type ApiKeyRecord,
+  createEnvelopeSchema,
+  decodeEnvelope,
   defaultEventLimits,
   type EnvelopeEvent,
+  encodeEnvelope,
   generateApiKey,
   KeyRing,
   KeyUsage,
@@ -10,6 +13,8 @@ import {
 import { pino } from "pino";
 import { createApp, type GatewayDeps } from "../app.ts";
 import { eventReadsOf, statsAnswering } from "./read-doubles.ts";
+
+const envelopeSchema = createEnvelopeSchema(defaultEventLimits);
 
 export interface PublishedMessage {
   events: EnvelopeEvent[];
@@ -59,7 +64,8 @@ export function createTestGateway(overrides: Partial<GatewayDeps> = {}) {
     publisher: {
       async publish(events, requestId) {
         if (publishFailure) throw publishFailure;
-        published.push({ events: structuredClone([...events]), requestId });
+        // Through the wire format, as the consumer would read it.
+        published.push({ events: decodeEnvelope(envelopeSchema, encodeEnvelope(events)), requestId });
       },
     },
     readiness: async () => ({ ready: true, checks: { nats: true, streams: true } }),
