@@ -14,8 +14,6 @@ import { pino } from "pino";
 import { createApp, type GatewayDeps } from "../app.ts";
 import { eventReadsOf, statsAnswering } from "./read-doubles.ts";
 
-const envelopeSchema = createEnvelopeSchema(defaultEventLimits);
-
 export interface PublishedMessage {
   events: EnvelopeEvent[];
   requestId: string;
@@ -54,6 +52,8 @@ export function createTestGateway(overrides: Partial<GatewayDeps> = {}) {
   const published: PublishedMessage[] = [];
   const reads: ReadCall[] = [];
   let publishFailure: Error | undefined;
+  // The consumer's reading of the wire format, with the limits this gateway runs with.
+  const envelopeSchema = createEnvelopeSchema(rest.limits ?? defaultEventLimits);
   const app = createApp({
     log: pino({ level: "silent" }),
     eventReads: recorded(eventReads, reads),
@@ -64,7 +64,6 @@ export function createTestGateway(overrides: Partial<GatewayDeps> = {}) {
     publisher: {
       async publish(events, requestId) {
         if (publishFailure) throw publishFailure;
-        // Through the wire format, as the consumer would read it.
         published.push({ events: decodeEnvelope(envelopeSchema, encodeEnvelope(events)), requestId });
       },
     },
