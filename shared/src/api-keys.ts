@@ -168,26 +168,56 @@ export async function watchKeys(kv: KV, ring: KeyRing, log: Logger): Promise<{ s
  */
 export class KeyUsage {
   #changed = new Map<string, number>();
+  #running: Promise<number> | undefined;
+  #queued: Promise<number> | undefined;
 
   touch(id: string, at: number): void {
     this.#changed.set(id, at);
   }
 
-  /** Writes what changed since the last flush; entries that fail to write are kept for the next one. */
-  async flush(kv: KV): Promise<number> {
+  /**
+   * Writes what changed since the last flush and resolves to how many were written. Every entry is tried; the
+   * ones that fail are kept for the next flush (unless touched again meanwhile, which keeps the newer time) and
+   * the flush then rejects. Flushes run one after another, so an older time is never written after a newer
+   * one; one asked for while another runs (the last one at shutdown) waits for it and then writes everything
+   * changed until it starts.
+   */
+  flush(kv: Pick<KV, "put">): Promise<number> {
+    if (this.#queued) return this.#queued;
+    if (!this.#running) return this.#start(kv);
+    this.#queued = this.#running
+      .catch(() => undefined)
+      .then(() => {
+        this.#queued = undefined;
+        return this.#start(kv);
+      });
+    return this.#queued;
+  }
+
+  #start(kv: Pick<KV, "put">): Promise<number> {
+    const run: Promise<number> = this.#write(kv).finally(() => {
+      if (this.#running === run) this.#running = undefined;
+    });
+    this.#running = run;
+    return run;
+  }
+
+  async #write(kv: Pick<KV, "put">): Promise<number> {
     const changed = this.#changed;
     this.#changed = new Map();
-    let written = 0;
+    const failures: unknown[] = [];
     for (const [id, at] of changed) {
       try {
         await kv.put(id, new Date(at).toISOString());
-        written++;
       } catch (err) {
-        if (!this.#changed.has(id)) this.#changed.set(id, at);
-        throw err;
+        failures.push(err);
+        this.#changed.set(id, Math.max(at, this.#changed.get(id) ?? at));
       }
     }
-    return written;
+    if (failures.length > 0) {
+      throw new AggregateError(failures, `${failures.length} of ${changed.size} key usage times not written`);
+    }
+    return changed.size;
   }
 }
 
