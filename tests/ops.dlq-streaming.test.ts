@@ -1,7 +1,8 @@
 import { execFile } from "node:child_process";
 import path from "node:path";
+import type { JetStreamManager } from "nats";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { publishDeadLetters } from "./support/dead-letters.ts";
+import { publishDeadLetters, readDeadLetters } from "./support/dead-letters.ts";
 import { createTestPipeline, type TestPipeline } from "./support/pipeline.ts";
 import { runOps, spawnOps } from "./support/processes.ts";
 import { waitFor } from "./support/wait-for.ts";
@@ -100,5 +101,32 @@ describe("pnpm ops dlq over a DLQ many pages long", () => {
     expect(output).not.toMatch(/\d+\/(?!60 )\d+ dead letters/);
     expect(output).toContain("Purged 60 dead letters (60 events)");
     expect((await info(pipeline.names.dlqStream)).messages).toBe(150);
+  });
+});
+
+describe("the tests' own DLQ reader (support/dead-letters.ts)", () => {
+  it("passes over deleted sequences and fails loudly on any other error", async () => {
+    const ids = await publishDeadLetters(pipeline.js, pipeline.names, { count: 5 });
+    const { first_seq } = await info(pipeline.names.dlqStream);
+    await pipeline.jsm.streams.deleteMessage(pipeline.names.dlqStream, first_seq + 1);
+    await pipeline.jsm.streams.deleteMessage(pipeline.names.dlqStream, first_seq + 3);
+    const letters = await readDeadLetters(pipeline.jsm, pipeline.names.dlqStream);
+    expect(letters.map((letter) => letter.events?.[0]?.id)).toEqual([ids[0], ids[2], ids[4]]);
+
+    // The stream vanishing under the reader, and a timeout: neither may pass for an empty DLQ.
+    for (const failure of [
+      () => pipeline.jsm.streams.getMessage("NO_SUCH_STREAM", { seq: 1 }),
+      async () => {
+        throw new Error("TIMEOUT");
+      },
+    ]) {
+      // readDeadLetters calls streams.info and streams.getMessage alone.
+      const jsm = {
+        streams: { info: (stream: string) => pipeline.jsm.streams.info(stream), getMessage: failure },
+      } as unknown as JetStreamManager;
+      await expect(readDeadLetters(jsm, pipeline.names.dlqStream)).rejects.toThrow(
+        /cannot read dead letter \d+ of .*: (stream not found|TIMEOUT)/,
+      );
+    }
   });
 });

@@ -12,12 +12,21 @@ export interface StoredDeadLetter extends DeadLetterRecord {
   body: string;
 }
 
-/** Every message in the DLQ stream, decoded with the parser the operators' CLI uses. */
+/** JetStream's "no message found" (10037) alone: a missing stream or any other failure is not a gap. */
+const isDeletedMessage = (err: unknown) => (err as { api_error?: { err_code?: number } }).api_error?.err_code === 10037;
+
+/**
+ * Every message in the DLQ stream, decoded with the parser the operators' CLI uses. A sequence with no message
+ * (deleted by a replay or purge) is passed over; any other failure to read one fails the caller's test.
+ */
 export async function readDeadLetters(jsm: JetStreamManager, stream: string): Promise<StoredDeadLetter[]> {
   const info = await jsm.streams.info(stream);
   const letters: StoredDeadLetter[] = [];
   for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
-    const msg = await jsm.streams.getMessage(stream, { seq }).catch(() => undefined);
+    const msg = await jsm.streams.getMessage(stream, { seq }).catch((err: unknown) => {
+      if (isDeletedMessage(err)) return undefined;
+      throw new Error(`cannot read dead letter ${seq} of ${stream}: ${(err as Error).message}`, { cause: err });
+    });
     if (!msg) continue;
     letters.push({
       ...decodeDeadLetter(seq, msg.time, msg.header, msg.data),

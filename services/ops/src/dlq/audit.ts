@@ -37,7 +37,10 @@ export async function recentOperations(jsm: JetStreamManager, stream: string, co
   if (!info) return [];
   const operations: DlqOperation[] = [];
   for (let seq = info.state.last_seq; seq >= info.state.first_seq && seq > 0 && operations.length < count; seq--) {
-    const stored = await jsm.streams.getMessage(stream, { seq }).catch(() => undefined);
+    const stored = await jsm.streams.getMessage(stream, { seq }).catch((err: unknown) => {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    });
     if (stored) operations.push(JSON.parse(new TextDecoder().decode(stored.data)) as DlqOperation);
   }
   return operations;
