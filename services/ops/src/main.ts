@@ -17,6 +17,7 @@ import {
 import { type Kysely, sql } from "kysely";
 import { connect, type NatsConnection } from "nats";
 import { pino } from "pino";
+import * as v from "valibot";
 import { CliError, usageExit } from "./cli-error.ts";
 import { type DlqContext, dlqCommand, dlqUsage } from "./dlq/command.ts";
 import { keysCommand, keysUsage } from "./keys.ts";
@@ -26,7 +27,14 @@ const usage = `usage:\n${keysUsage}\n${dlqUsage}\n${rollupsUsage}`;
 
 async function main(argv: string[]): Promise<void> {
   const env = parseEnv(
-    { NATS_URL: natsUrlVar, DATABASE_URL: databaseUrlVar, NATS_NAMESPACE: namespaceVar, LOG_LEVEL: logLevelVar },
+    {
+      NATS_URL: natsUrlVar,
+      DATABASE_URL: databaseUrlVar,
+      NATS_NAMESPACE: namespaceVar,
+      LOG_LEVEL: logLevelVar,
+      // Test seam for the replay-interrupted-before-delete test; unset in production.
+      OPS_FAULT_INJECTION: v.optional(v.picklist(["crash-after-republish"], "must be crash-after-republish")),
+    },
     process.env,
   );
   let db: Kysely<Database> | undefined;
@@ -61,6 +69,9 @@ async function main(argv: string[]): Promise<void> {
       log: createLogger({ service: "ops", level: env.LOG_LEVEL }, pino.destination(2)),
       print,
       interactive: Boolean(process.stderr.isTTY),
+      ...(env.OPS_FAULT_INJECTION === "crash-after-republish"
+        ? { afterRepublish: () => process.kill(process.pid, "SIGKILL") }
+        : {}),
     };
   };
 

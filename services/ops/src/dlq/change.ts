@@ -122,7 +122,10 @@ async function waitForRate(rate: number | undefined, started: number, events: nu
  * harmless.
  */
 async function change(ctx: DlqContext, operation: Operation, letter: DeadLetterRecord): Promise<void> {
-  if (operation === "replay" && isReadable(letter)) await republish(ctx, letter);
+  if (operation === "replay" && isReadable(letter)) {
+    await republish(ctx, letter);
+    ctx.afterRepublish?.();
+  }
   await ctx.jsm.streams.deleteMessage(ctx.names.dlqStream, letter.seq, false).catch((err: unknown) => {
     if (!isNotFound(err)) throw err;
   });

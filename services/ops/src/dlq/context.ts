@@ -9,6 +9,8 @@ export interface DlqContext {
   print: (line: string) => void;
   /** Progress bars only on a terminal, never with --json. */
   interactive: boolean;
+  /** Test seam (OPS_FAULT_INJECTION): runs right after a replay's PubAck, before its dead letter is deleted. */
+  afterRepublish?: () => void;
 }
 
 /** One `dlq` subcommand: parses its arguments first, then connects (so a usage mistake needs no NATS). */
