@@ -7,8 +7,8 @@ import { createTestPipeline, type TestPipeline } from "./support/pipeline.ts";
 import { runOps, spawnOps } from "./support/processes.ts";
 import { waitFor } from "./support/wait-for.ts";
 
-// The CLI reads the DLQ a page (100 dead letters) at a time; these DLQs are several pages long. No consumer
-// runs: replays land in EVENTS and stay there.
+// The CLI reads the DLQ a page at a time (100 dead letters, or 1000 headers alone); these DLQs are several pages
+// long. No consumer runs: replays land in EVENTS and stay there.
 let pipeline: TestPipeline;
 const env = () => ({ NATS_URL: pipeline.natsUrl, NATS_NAMESPACE: pipeline.namespace, LOG_LEVEL: "warn" });
 const info = async (stream: string) => (await pipeline.jsm.streams.info(stream)).state;
@@ -80,7 +80,7 @@ describe("pnpm ops dlq over a DLQ many pages long", () => {
   });
 
   it("on a terminal, shows a bar whose total is the selection, counted first from headers alone", async () => {
-    await publishDeadLetters(pipeline.js, pipeline.names, { count: 150 });
+    await publishDeadLetters(pipeline.js, pipeline.names, { count: 1000 });
     await publishDeadLetters(pipeline.js, pipeline.names, {
       count: 60,
       reason: "retries_exhausted",
@@ -100,7 +100,7 @@ describe("pnpm ops dlq over a DLQ many pages long", () => {
     expect(output).toContain("60/60 dead letters");
     expect(output).not.toMatch(/\d+\/(?!60 )\d+ dead letters/);
     expect(output).toContain("Purged 60 dead letters (60 events)");
-    expect((await info(pipeline.names.dlqStream)).messages).toBe(150);
+    expect((await info(pipeline.names.dlqStream)).messages).toBe(1000);
   });
 });
 

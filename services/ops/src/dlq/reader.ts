@@ -11,9 +11,10 @@ export const isReadable = (record: DeadLetterRecord): record is DeadLetterRecord
 
 /**
  * Dead letters held in memory at once: a page. A dead letter is at most NATS's max_payload (1 MiB by
- * default), so a page is at most ~100 MiB and typically well under 1 MiB.
+ * default), so a page is at most ~100 MiB and typically well under 1 MiB. Headers alone are small, and a page
+ * costs a consumer of its own, so a headers-only read takes larger ones.
  */
-const pageSize = 100;
+const pageSize = { withBodies: 100, headersOnly: 1000 } as const;
 
 type PageStart = { opt_start_seq: number } | { deliver_policy: DeliverPolicy.StartTime; opt_start_time: string };
 
@@ -42,7 +43,8 @@ async function readPage(
   const records: DeadLetterRecord[] = [];
   let next: number | undefined;
   try {
-    for await (const msg of await consumer.fetch({ max_messages: pageSize, expires: 2000 })) {
+    const max = headersOnly ? pageSize.headersOnly : pageSize.withBodies;
+    for await (const msg of await consumer.fetch({ max_messages: max, expires: 2000 })) {
       if (msg.seq > lastSeq) break;
       records.push(decode(msg));
       next = msg.seq + 1;
