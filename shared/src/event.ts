@@ -60,6 +60,20 @@ export function fitsPostgresNumeric(text: string): boolean {
   return first === digits.length || integer.length - first + exponent <= postgresNumericLimits.integerDigits;
 }
 
+/**
+ * How many characters PostgreSQL prints for this number: numeric is printed in plain notation, so `1e131000`
+ * (8 characters as sent) reads back as 131,001 digits. The size rule counts this, not the text as sent.
+ */
+export function storedNumericLength(text: string): number {
+  const { negative, integer, fraction, exponent } = decimalText(text);
+  const scale = Math.max(0, fraction.length - exponent);
+  const digits = integer + fraction;
+  let first = 0;
+  while (first < digits.length && digits.charCodeAt(first) === 0x30 /* 0 */) first++;
+  const integerDigits = first === digits.length ? 1 : Math.max(1, integer.length - first + exponent);
+  return (negative ? 1 : 0) + integerDigits + (scale > 0 ? 1 + scale : 0);
+}
+
 /** One step from a container of the metadata down to the offending value. */
 export interface MetadataPathStep {
   container: Record<string, unknown> | unknown[];
@@ -99,11 +113,13 @@ function textProblem(text: string): string | undefined {
 /**
  * Why a metadata value is unacceptable, or undefined when it is fine. Walks the value with an explicit
  * stack, so hostile nesting cannot overflow the call stack. A raw JSON number (parseJsonText's, for a value
- * a JS number cannot hold) is a number, not an object; the size counts its text as written.
+ * a JS number cannot hold) is a number, not an object; the size counts it as PostgreSQL will print it back.
  */
 export function metadataProblem(value: unknown, limits: EventLimits): MetadataProblem | undefined {
   if (!isJsonObject(value)) return whole("must be a JSON object");
   const stack: MetadataNode[] = [{ node: value, depth: 1, key: "", parent: undefined }];
+  // Characters a raw number gains when PostgreSQL prints it back (see storedNumericLength).
+  let expansion = 0;
   while (stack.length > 0) {
     const entry = stack.pop() as MetadataNode;
     const { node, depth } = entry;
@@ -115,6 +131,7 @@ export function metadataProblem(value: unknown, limits: EventLimits): MetadataPr
     if (typeof node !== "object" || node === null) continue;
     if (isRawJsonNumber(node)) {
       if (!fitsPostgresNumeric(node.rawJSON)) return { message: numericRule, path: pathOf(entry) };
+      expansion += Math.max(0, storedNumericLength(node.rawJSON) - node.rawJSON.length);
       continue;
     }
     if (depth > limits.maxMetadataDepth) return whole(`must be at most ${limits.maxMetadataDepth} levels deep`);
@@ -130,7 +147,7 @@ export function metadataProblem(value: unknown, limits: EventLimits): MetadataPr
       stack.push({ node: (node as Record<string, unknown>)[key], depth: depth + 1, key, parent: entry });
     }
   }
-  if (Buffer.byteLength(JSON.stringify(value)) > limits.maxMetadataBytes) {
+  if (Buffer.byteLength(JSON.stringify(value)) + expansion > limits.maxMetadataBytes) {
     return whole(`must be at most ${limits.maxMetadataBytes} bytes serialized`);
   }
   return undefined;

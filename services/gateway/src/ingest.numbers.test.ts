@@ -1,4 +1,4 @@
-import { encodeEnvelope } from "@evpipe/shared";
+import { defaultEventLimits, type EventLimits, encodeEnvelope } from "@evpipe/shared";
 import { describe, expect, it } from "vitest";
 import { findDuplicateKey } from "./duplicate-keys.ts";
 import { errorEnvelope } from "./testing/error-envelope.ts";
@@ -9,9 +9,10 @@ const numericRule =
 const textRule = "must be a string of 1 to 128 characters without control characters";
 
 /** A gateway whose publisher keeps the envelope text it would send to JetStream. */
-function setup() {
+function setup(limits: Partial<EventLimits> = {}) {
   const envelopes: string[] = [];
   const gateway = createTestGateway({
+    limits: { ...defaultEventLimits, ...limits },
     publisher: {
       async publish(events) {
         envelopes.push(encodeEnvelope(events).toString());
@@ -69,6 +70,23 @@ describe("numbers a JS number cannot hold", () => {
     );
   });
 
+  it("count in the serialized size as PostgreSQL prints them back, not as written", async () => {
+    const { post } = setup();
+    // 1e16377 is 7 characters sent but 16378 digits stored: with `{"n":` and `}` exactly 16384 bytes.
+    const fits = await post("/v1/events", event('{"n":1e16377}'));
+    expect(fits.res.status, JSON.stringify(fits.body)).toBe(202);
+    // A thousand short numbers that each read back as 131,001 digits would make a 131 MB row.
+    for (const metadata of ['{"n":1e16378}', `{"n":[${Array(1000).fill("1e131000").join(",")}]}`]) {
+      const over = await post("/v1/events", event(metadata));
+      expect(over.res.status).toBe(400);
+      expect(over.body).toEqual(
+        errorEnvelope(over.res.headers, "VALIDATION_ERROR", "1 field(s) break the event rules.", {
+          metadata: ["must be at most 16384 bytes serialized"],
+        }),
+      );
+    }
+  });
+
   it("are not objects where an object is required, nor strings where a string is", async () => {
     const { envelopes, post } = setup();
     const top = await post("/v1/events", "1e400");
@@ -124,8 +142,9 @@ describe("numbers PostgreSQL cannot store", () => {
     expect(envelopes).toEqual([]);
   });
 
-  it("are accepted right at the limits", async () => {
-    const { envelopes, post } = setup();
+  it("are accepted right at the limits, where the metadata size allows them", async () => {
+    // 9.999e131071 reads back as 131,072 digits: only a raised metadata limit lets it in at all.
+    const { envelopes, post } = setup({ maxMetadataBytes: 1024 * 1024 });
     const metadata = '{"top":9.999e131071,"tiny":1e-16383,"scaled":123.45e-16381}';
     const { res, body } = await post("/v1/events", event(metadata));
     expect(res.status, JSON.stringify(body)).toBe(202);
