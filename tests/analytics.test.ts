@@ -1,17 +1,20 @@
 import type { RollupMismatch } from "@evpipe/db";
+import { invalidEventQueries, invalidStatsQueries } from "@evpipe/gateway/testing";
 import { sql } from "kysely";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { readDeadLetters } from "./support/dead-letters.ts";
 import { type JsonResponse, postJson } from "./support/http.ts";
-import { createTestPipeline, type TestPipeline } from "./support/pipeline.ts";
+import { usePipelineServices } from "./support/pipeline-services.ts";
 import { installPoisonTrigger, removePoisonTrigger } from "./support/poison.ts";
-import { type RunningService, runOps, startService } from "./support/processes.ts";
+import { runOps } from "./support/processes.ts";
 import { waitFor } from "./support/wait-for.ts";
 
-let pipeline: TestPipeline;
-let gateway: RunningService;
-let consumer: RunningService;
-let key: string;
+const services = usePipelineServices({
+  key: { scopes: ["ingest", "read"] },
+  prepare: (pipeline) => installPoisonTrigger(pipeline.db),
+  // Compacts past weeks every second instead of every hour.
+  consumerEnv: { ROLLUP_COMPACT_INTERVAL_MS: "1000" },
+});
 
 const u5 = "poison-23514-u5";
 const id = (n: number) => `0192e4c2-0000-7000-8000-${String(n).padStart(12, "0")}`;
@@ -35,42 +38,39 @@ const lateEvent = { id: id(12), event: "click", user_id: "u4", client_ts: "2026-
 // Dead-lettered by the poison trigger, then replayed twice.
 const replayed = { id: id(13), event: "purchase", user_id: u5, client_ts: "2026-11-03T12:00:00Z" };
 
-async function get<T>(path: string, apiKey = key): Promise<JsonResponse<T>> {
-  const res = await fetch(gateway.url + path, { headers: { "x-api-key": apiKey } });
+async function get<T>(path: string, apiKey = services.key): Promise<JsonResponse<T>> {
+  const res = await fetch(services.gateway.url + path, { headers: { "x-api-key": apiKey } });
   return { status: res.status, headers: res.headers, body: (await res.json()) as T };
 }
 
 async function settled() {
   await waitFor("the consumer to settle everything", async () => {
-    const info = await pipeline.jsm.consumers.info(pipeline.names.eventsStream, pipeline.names.writerConsumer);
+    const info = await services.pipeline.jsm.consumers.info(
+      services.pipeline.names.eventsStream,
+      services.pipeline.names.writerConsumer,
+    );
     return info.num_pending === 0 && info.num_ack_pending === 0;
   });
 }
 
 async function send(events: unknown[]) {
-  const res = await postJson(gateway.url, "/v1/events/batch", { events }, { "x-api-key": key });
+  const res = await postJson(services.gateway.url, "/v1/events/batch", { events }, { "x-api-key": services.key });
   expect(res.status, JSON.stringify(res.body)).toBe(202);
 }
 
 const compacted = async () =>
-  (await pipeline.db.selectFrom("compacted_weeks").select("week").orderBy("week").execute()).map((row) => row.week);
+  (await services.pipeline.db.selectFrom("compacted_weeks").select("week").orderBy("week").execute()).map(
+    (row) => row.week,
+  );
 
 const env = () => ({
-  NATS_URL: pipeline.natsUrl,
-  NATS_NAMESPACE: pipeline.namespace,
-  DATABASE_URL: pipeline.databaseUrl,
+  NATS_URL: services.pipeline.natsUrl,
+  NATS_NAMESPACE: services.pipeline.namespace,
+  DATABASE_URL: services.pipeline.databaseUrl,
   LOG_LEVEL: "warn",
 });
 
 beforeAll(async () => {
-  pipeline = await createTestPipeline();
-  await installPoisonTrigger(pipeline.db);
-  ({ key } = await pipeline.createKey(["ingest", "read"]));
-  [gateway, consumer] = await Promise.all([
-    startService("gateway", pipeline.serviceEnv()),
-    // Compacts past weeks every second instead of every hour.
-    startService("consumer", pipeline.serviceEnv({ ROLLUP_COMPACT_INTERVAL_MS: "1000" })),
-  ]);
   await send(batchA);
   await settled();
   await send([lateEvent]);
@@ -84,28 +84,23 @@ beforeAll(async () => {
       key_id: "k",
     })),
   };
-  await pipeline.js.publish(pipeline.names.eventsSubject, JSON.stringify(envelope), {
+  await services.pipeline.js.publish(services.pipeline.names.eventsSubject, JSON.stringify(envelope), {
     msgID: "redelivered-after-window",
   });
   await send([replayed]);
   await waitFor(
     "the dead letter",
-    async () => (await readDeadLetters(pipeline.jsm, pipeline.names.dlqStream)).length === 1,
+    async () => (await readDeadLetters(services.pipeline.jsm, services.pipeline.names.dlqStream)).length === 1,
   );
-  await removePoisonTrigger(pipeline.db);
+  await removePoisonTrigger(services.pipeline.db);
   for (let i = 0; i < 2; i++) expect((await runOps(["dlq", "replay", "--all", "--json"], env())).code).toBe(0);
-  await waitFor("the replayed event", async () => (await pipeline.storedCount([replayed.id])) === 1);
+  await waitFor("the replayed event", async () => (await services.pipeline.storedCount([replayed.id])) === 1);
   await settled();
   // Both weeks of the data set (Monday 2026-10-26 and 2026-11-02) are over, so the consumer compacts them.
   await waitFor(
     "the consumer to compact both weeks",
     async () => (await compacted()).join() === "2026-10-26,2026-11-02",
   );
-});
-
-afterAll(async () => {
-  await Promise.all([gateway?.stop(), consumer?.stop()]);
-  await pipeline?.cleanup();
 });
 
 const expectedDau = [
@@ -164,15 +159,21 @@ describe("analytics", () => {
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stdout).toContain("The rollups agree with a raw recount of the events.");
 
-    const u4 = await pipeline.db
+    const u4 = await services.pipeline.db
       .selectFrom("users")
       .select("user_no")
       .where("user_id", "=", "u4")
       .executeTakeFirstOrThrow();
-    await sql`UPDATE daily_user_bits SET users = B'0'::bit(8192) WHERE day = '2026-11-02'`.execute(pipeline.db);
+    await sql`UPDATE daily_user_bits SET users = B'0'::bit(8192) WHERE day = '2026-11-02'`.execute(
+      services.pipeline.db,
+    );
     await sql`UPDATE daily_event_user_bits SET users = set_bit(users, ${u4.user_no % 8192}, 0)
-      WHERE event = 'click' AND chunk = ${Math.floor(u4.user_no / 8192)}`.execute(pipeline.db);
-    await pipeline.db.updateTable("users").set({ first_day: "2026-10-01" }).where("user_id", "=", "u4").execute();
+      WHERE event = 'click' AND chunk = ${Math.floor(u4.user_no / 8192)}`.execute(services.pipeline.db);
+    await services.pipeline.db
+      .updateTable("users")
+      .set({ first_day: "2026-10-01" })
+      .where("user_id", "=", "u4")
+      .execute();
     const bad = await runOps(["rollups", "verify", "--json"], env());
     expect(bad.code).toBe(1);
     const report = JSON.parse(bad.stdout) as { agree: boolean; mismatches: RollupMismatch[] };
@@ -231,35 +232,18 @@ describe("analytics", () => {
     expect(seen).toEqual([id(4), id(3), id(2), id(1)]);
   });
 
-  it.each([
-    ["/v1/stats/dau?from=2026-02-30&to=2026-03-01", { from: ["must be a date as YYYY-MM-DD"] }],
-    ["/v1/stats/dau?from=yesterday&to=2026-03-01", { from: ["must be a date as YYYY-MM-DD"] }],
-    ["/v1/stats/dau?to=2026-03-01", { from: ["is required"] }],
-    ["/v1/stats/dau?from=2026-03-02&to=2026-03-01", { to: ["must not be before from"] }],
-    ["/v1/stats/dau?from=2025-01-01&to=2026-01-02", { to: ["must be at most 366 days after from"] }],
-    ["/v1/stats/dau?from=2026-03-01&to=2026-03-01&tz=CET", { tz: ["is not a known parameter"] }],
-    ["/v1/stats/top-events?from=2026-03-01&to=2026-03-01&limit=0", { limit: ["must be a whole number from 1 to 100"] }],
-    [
-      "/v1/stats/top-events?from=2026-03-01&to=2026-03-01&limit=101",
-      { limit: ["must be a whole number from 1 to 100"] },
-    ],
-    [
-      "/v1/stats/top-events?from=2026-03-01&to=2026-03-01&limit=ten",
-      { limit: ["must be a whole number from 1 to 100"] },
-    ],
-    ["/v1/stats/retention?from=2026-03-01&to=2026-03-01&days=0", { days: ["must be a whole number from 1 to 90"] }],
-    ["/v1/events?limit=5", { user_id: ["is required"] }],
-    ["/v1/events?user_id=u1&limit=101", { limit: ["must be a whole number from 1 to 100"] }],
-    ["/v1/events?user_id=u1&cursor=bogus", { cursor: ["is not a cursor this API returned"] }],
-  ])("answers %s with 400 naming each bad parameter", async (path, details) => {
-    const res = await get<{ error: Record<string, unknown> }>(path);
-    expect(res.status, JSON.stringify(res.body)).toBe(400);
-    expect(res.body.error).toMatchObject({
-      code: "VALIDATION_ERROR",
-      details,
-      request_id: res.headers.get("x-request-id"),
-    });
-  });
+  it.each([...invalidStatsQueries, ...invalidEventQueries])(
+    "answers %s with 400 naming each bad parameter",
+    async (path, details) => {
+      const res = await get<{ error: Record<string, unknown> }>(path);
+      expect(res.status, JSON.stringify(res.body)).toBe(400);
+      expect(res.body.error).toMatchObject({
+        code: "VALIDATION_ERROR",
+        details,
+        request_id: res.headers.get("x-request-id"),
+      });
+    },
+  );
 
   it("counts a late event into a compacted week in answers over the whole week", async () => {
     const week = { from: "2026-11-02", to: "2026-11-08" };
@@ -268,13 +252,13 @@ describe("analytics", () => {
         await sql<{ event: string; count: string; users: string }>`
           SELECT event, count(*) AS count, count(DISTINCT user_id) AS users FROM events
           WHERE occurred_at >= ${week.from}::date AT TIME ZONE 'UTC' AND occurred_at < (${week.to}::date + 1) AT TIME ZONE 'UTC'
-          GROUP BY event ORDER BY count DESC, event`.execute(pipeline.db)
+          GROUP BY event ORDER BY count DESC, event`.execute(services.pipeline.db)
       ).rows.map((row) => ({ event: row.event, count: Number(row.count), users: Number(row.users) }));
     const path = `/v1/stats/top-events?from=${week.from}&to=${week.to}`;
     expect((await get<{ events: unknown[] }>(path)).body.events).toEqual(await recount());
 
     await send([{ id: id(20), event: "click", user_id: "u6", client_ts: "2026-11-05T10:00:00Z" }]);
-    await waitFor("the late event", async () => (await pipeline.storedCount([id(20)])) === 1);
+    await waitFor("the late event", async () => (await services.pipeline.storedCount([id(20)])) === 1);
     const after = (await get<{ events: Array<{ event: string }> }>(path)).body.events;
     expect(after).toEqual(await recount());
     // u1, u2, u3 and u4 clicked that week already; u6 is new.

@@ -1,28 +1,21 @@
 import { verifyRollups } from "@evpipe/db";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { type BatchAccepted, events, postJson } from "./support/http.ts";
-import { createTestPipeline, type TestPipeline } from "./support/pipeline.ts";
+import { usePipelineServices } from "./support/pipeline-services.ts";
 import { type RunningService, startService } from "./support/processes.ts";
 import { waitFor } from "./support/wait-for.ts";
 
-let pipeline: TestPipeline;
-let gateway: RunningService;
-let key: string;
+// Each test starts the consumers it kills.
+const services = usePipelineServices({ consumerEnv: false });
 const running: RunningService[] = [];
 
-beforeAll(async () => {
-  pipeline = await createTestPipeline();
-  ({ key } = await pipeline.createKey(["ingest"]));
-  gateway = await startService("gateway", pipeline.serviceEnv());
-});
-
+// Runs before usePipelineServices' teardown (afterAll hooks run last-registered first).
 afterAll(async () => {
-  await Promise.all([gateway?.stop(), ...running.map((service) => service.stop())]);
-  await pipeline?.cleanup();
+  await Promise.all(running.map((service) => service.stop()));
 });
 
 async function startConsumer() {
-  const consumer = await startService("consumer", pipeline.serviceEnv({ ACK_WAIT_MS: "2000" }));
+  const consumer = await startService("consumer", services.pipeline.serviceEnv({ ACK_WAIT_MS: "2000" }));
   running.push(consumer);
   return consumer;
 }
@@ -36,10 +29,10 @@ async function sendBatches(batches: number, size: number): Promise<string[]> {
       while (next < batches) {
         next++;
         const res = await postJson<BatchAccepted>(
-          gateway.url,
+          services.gateway.url,
           "/v1/events/batch",
           { events: events(size) },
-          { "x-api-key": key },
+          { "x-api-key": services.key },
         );
         expect(res.status, JSON.stringify(res.body)).toBe(202);
         accepted.push(...res.body.ids);
@@ -50,7 +43,7 @@ async function sendBatches(batches: number, size: number): Promise<string[]> {
 }
 
 async function storedTotal(): Promise<number> {
-  const row = await pipeline.db
+  const row = await services.pipeline.db
     .selectFrom("events")
     .select((eb) => eb.fn.countAll<string>().as("n"))
     .executeTakeFirstOrThrow();
@@ -76,13 +69,13 @@ describe("consumer faults", () => {
       intervalMs: 200,
     });
     expect(await storedTotal()).toBe(accepted.length);
-    expect(await pipeline.storedCount(accepted)).toBe(accepted.length);
+    expect(await services.pipeline.storedCount(accepted)).toBe(accepted.length);
     // The kill interrupted deliveries: their messages came back, so the test did not kill between writes.
     const redelivered = successors
       .flatMap((c) => c.lines)
       .filter((l) => l.outcome === "stored" && Number(l.deliveryCount) > 1);
     expect(redelivered.length).toBeGreaterThan(0);
-    expect(await verifyRollups(pipeline.db)).toEqual([]);
+    expect(await verifyRollups(services.pipeline.db)).toEqual([]);
   });
 
   it("finishes or returns its in-flight messages on SIGTERM, exits 0, and a restart stores the rest", async () => {
@@ -97,13 +90,13 @@ describe("consumer faults", () => {
     await startConsumer();
     await waitFor(
       "every accepted event to be stored",
-      async () => (await pipeline.storedCount(accepted)) === accepted.length,
+      async () => (await services.pipeline.storedCount(accepted)) === accepted.length,
       {
         timeoutMs: 60_000,
         intervalMs: 200,
       },
     );
     expect(await storedTotal()).toBe(before + accepted.length);
-    expect(await verifyRollups(pipeline.db)).toEqual([]);
+    expect(await verifyRollups(services.pipeline.db)).toEqual([]);
   });
 });

@@ -1,46 +1,43 @@
 import { verifyRollups } from "@evpipe/db";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { readDeadLetters } from "./support/dead-letters.ts";
 import { type BatchAccepted, postJson } from "./support/http.ts";
-import { createTestPipeline, type TestPipeline } from "./support/pipeline.ts";
+import { usePipelineServices } from "./support/pipeline-services.ts";
 import { installPoisonTrigger } from "./support/poison.ts";
-import { type LogLine, type RunningService, startService } from "./support/processes.ts";
+import type { LogLine } from "./support/processes.ts";
 import { waitFor } from "./support/wait-for.ts";
 
 const unitMs = 50;
-let pipeline: TestPipeline;
-let gateway: RunningService;
-let consumer: RunningService;
-let key: string;
-
-beforeAll(async () => {
-  pipeline = await createTestPipeline();
-  await installPoisonTrigger(pipeline.db);
-  ({ key } = await pipeline.createKey(["ingest"]));
-  [gateway, consumer] = await Promise.all([
-    startService("gateway", pipeline.serviceEnv()),
-    startService("consumer", pipeline.serviceEnv({ RETRY_DELAY_UNIT_MS: String(unitMs) })),
-  ]);
-});
-
-afterAll(async () => {
-  await Promise.all([gateway?.stop(), consumer?.stop()]);
-  await pipeline?.cleanup();
+const services = usePipelineServices({
+  prepare: (pipeline) => installPoisonTrigger(pipeline.db),
+  consumerEnv: { RETRY_DELAY_UNIT_MS: String(unitMs) },
 });
 
 async function send(users: string[], requestId: string) {
   const res = await postJson<BatchAccepted>(
-    gateway.url,
+    services.gateway.url,
     "/v1/events/batch",
     { events: users.map((user_id) => ({ event: "purchase", user_id })) },
-    { "x-api-key": key, "x-request-id": requestId },
+    { "x-api-key": services.key, "x-request-id": requestId },
   );
   expect(res.status, JSON.stringify(res.body)).toBe(202);
   return res.body.ids;
 }
 
+const deadLetters = () => readDeadLetters(services.pipeline.jsm, services.pipeline.names.dlqStream);
+
 const outcomes = (requestId: string): LogLine[] =>
-  consumer.lines.filter((line) => line.requestId === requestId && typeof line.outcome === "string");
+  services.consumer.lines.filter((line) => line.requestId === requestId && typeof line.outcome === "string");
+
+/** A transiently failing event's outcome at each delivery: retried five times, dead-lettered on the sixth. */
+const retriedThenDeadLettered = [
+  ["retrying", 1],
+  ["retrying", 2],
+  ["retrying", 3],
+  ["retrying", 4],
+  ["retrying", 5],
+  ["dead_lettered", 6],
+];
 
 describe("consumer failure handling", () => {
   it("retries a transiently failing event 5 times with 3^n-unit gaps, then dead-letters it alone; its batch is stored at once", async () => {
@@ -58,25 +55,18 @@ describe("consumer failure handling", () => {
       failedCount: 1,
     });
     // Stored on the first delivery, before any retry.
-    expect(await pipeline.storedCount(healthy)).toBe(3);
+    expect(await services.pipeline.storedCount(healthy)).toBe(3);
 
     const letters = await waitFor(
       "the dead letter",
       async () => {
-        const all = await readDeadLetters(pipeline.jsm, pipeline.names.dlqStream);
+        const all = await deadLetters();
         return all.filter((letter) => letter.requestId === "transient-1").length > 0 ? all : undefined;
       },
       { timeoutMs: 60_000, intervalMs: 100 },
     );
     const lines = outcomes("transient-1");
-    expect(lines.map((line) => [line.outcome, line.deliveryCount])).toEqual([
-      ["retrying", 1],
-      ["retrying", 2],
-      ["retrying", 3],
-      ["retrying", 4],
-      ["retrying", 5],
-      ["dead_lettered", 6],
-    ]);
+    expect(lines.map((line) => [line.outcome, line.deliveryCount])).toEqual(retriedThenDeadLettered);
     const times = lines.map((line) => Date.parse(line.time as string));
     const gaps = times.slice(1).map((time, i) => time - (times[i] as number));
     [3, 9, 27, 81, 243].forEach((units, i) => {
@@ -98,23 +88,21 @@ describe("consumer failure handling", () => {
     expect(
       Date.parse(mine[0]?.lastFailureAt as string) - Date.parse(mine[0]?.firstFailureAt as string),
     ).toBeGreaterThanOrEqual((3 + 9 + 27 + 81 + 243) * unitMs * 0.8);
-    expect(await pipeline.storedCount([ids[2] as string])).toBe(0);
+    expect(await services.pipeline.storedCount([ids[2] as string])).toBe(0);
   });
 
   it("dead-letters a permanently failing event on its first delivery and stores the rest of its batch", async () => {
     const ids = await send(["ok-1", "poison-23514-y", "ok-2", "poison-22P02-z"], "permanent-1");
     const letters = await waitFor("the dead letters", async () => {
-      const mine = (await readDeadLetters(pipeline.jsm, pipeline.names.dlqStream)).filter(
-        (l) => l.requestId === "permanent-1",
-      );
+      const mine = (await deadLetters()).filter((l) => l.requestId === "permanent-1");
       return mine.length === 2 ? mine : undefined;
     });
     expect(letters.map((l) => [l.reason, l.errorCode, l.attempts, l.events?.map((e) => e.user_id)]).sort()).toEqual([
       ["permanent_error", "22P02", 1, ["poison-22P02-z"]],
       ["permanent_error", "23514", 1, ["poison-23514-y"]],
     ]);
-    expect(await pipeline.storedCount([ids[0] as string, ids[2] as string])).toBe(2);
-    expect(await pipeline.storedCount([ids[1] as string, ids[3] as string])).toBe(0);
+    expect(await services.pipeline.storedCount([ids[0] as string, ids[2] as string])).toBe(2);
+    expect(await services.pipeline.storedCount([ids[1] as string, ids[3] as string])).toBe(0);
     expect(outcomes("permanent-1").map((line) => [line.outcome, line.deliveryCount])).toEqual([
       ["dead_lettered", 1],
       ["dead_lettered", 1],
@@ -128,20 +116,16 @@ describe("consumer failure handling", () => {
     const [permanentId, transientId] = [ids[2] as string, ids[4] as string];
 
     const permanentLetter = await waitFor("the permanent failure's dead letter", async () =>
-      (await readDeadLetters(pipeline.jsm, pipeline.names.dlqStream)).find(
-        (l) => l.requestId === "mixed-1" && l.reason === "permanent_error",
-      ),
+      (await deadLetters()).find((l) => l.requestId === "mixed-1" && l.reason === "permanent_error"),
     );
     expect(permanentLetter).toMatchObject({ errorCode: "22023", attempts: 1 });
     expect(permanentLetter.events?.map((e) => e.id)).toEqual([permanentId]);
-    expect(await pipeline.storedCount(healthy)).toBe(5);
+    expect(await services.pipeline.storedCount(healthy)).toBe(5);
 
     const letters = await waitFor(
       "the transient failure's dead letter",
       async () => {
-        const mine = (await readDeadLetters(pipeline.jsm, pipeline.names.dlqStream)).filter(
-          (l) => l.requestId === "mixed-1",
-        );
+        const mine = (await deadLetters()).filter((l) => l.requestId === "mixed-1");
         return mine.some((l) => l.reason === "retries_exhausted") ? mine : undefined;
       },
       { timeoutMs: 60_000, intervalMs: 100 },
@@ -153,23 +137,21 @@ describe("consumer failure handling", () => {
     ]);
     expect(outcomes("mixed-1").map((line) => [line.outcome, line.deliveryCount])).toEqual([
       ["dead_lettered", 1],
-      ["retrying", 1],
-      ["retrying", 2],
-      ["retrying", 3],
-      ["retrying", 4],
-      ["retrying", 5],
-      ["dead_lettered", 6],
+      ...retriedThenDeadLettered,
     ]);
-    expect(await pipeline.storedCount([permanentId, transientId])).toBe(0);
-    expect(await pipeline.storedCount(healthy)).toBe(5);
-    expect(await verifyRollups(pipeline.db)).toEqual([]);
+    expect(await services.pipeline.storedCount([permanentId, transientId])).toBe(0);
+    expect(await services.pipeline.storedCount(healthy)).toBe(5);
+    expect(await verifyRollups(services.pipeline.db)).toEqual([]);
   });
 
   it("dead-letters an envelope that fails validation as it was, without retrying", async () => {
     const garbage = JSON.stringify({ v: 2, events: "nope" });
-    const ack = await pipeline.js.publish(pipeline.names.eventsSubject, new TextEncoder().encode(garbage));
+    const ack = await services.pipeline.js.publish(
+      services.pipeline.names.eventsSubject,
+      new TextEncoder().encode(garbage),
+    );
     const letter = await waitFor("the dead letter", async () =>
-      (await readDeadLetters(pipeline.jsm, pipeline.names.dlqStream)).find((l) => l.originalSeq === ack.seq),
+      (await deadLetters()).find((l) => l.originalSeq === ack.seq),
     );
     expect(letter).toMatchObject({
       reason: "permanent_error",

@@ -1,123 +1,28 @@
-import http from "node:http";
-import net from "node:net";
 import { errorEnvelope } from "@evpipe/gateway/testing";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { createTestPipeline, type TestPipeline, uniqueId } from "./support/pipeline.ts";
-import { type RunningService, startService } from "./support/processes.ts";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createKeepAliveClient, type Exchange, type KeepAliveClient } from "./support/keep-alive-client.ts";
+import { usePipelineServices } from "./support/pipeline-services.ts";
+import { rawEventsHead, rawExchange } from "./support/raw-http.ts";
 
 // PRODUCT.md §3: an answer sent before the whole request body was read says `Connection: close`, so a
 // keep-alive client never sends its next request into a socket that is about to be reset.
 
-let pipeline: TestPipeline;
-let gateway: RunningService;
-let key: string;
-
-beforeAll(async () => {
-  pipeline = await createTestPipeline();
-  ({ key } = await pipeline.createKey(["ingest"]));
-  gateway = await startService("gateway", pipeline.serviceEnv({ REQUEST_TIMEOUT_MS: "1000" }));
-});
-
-afterAll(async () => {
-  await gateway?.stop();
-  await pipeline?.cleanup();
-});
-
-interface Exchange {
-  requestId: string;
-  status: number | undefined;
-  headers: Headers;
-  body: string;
-  /** Which pooled socket carried it: the same number means the connection was reused. */
-  socket: number;
-  /** What the client saw, in order: "body sent", "response", "error <code>". */
-  events: string[];
-}
-
-const socketIds = new WeakMap<net.Socket, number>();
-let socketCount = 0;
-let agent: http.Agent;
+const services = usePipelineServices({ gatewayEnv: { REQUEST_TIMEOUT_MS: "1000" }, consumerEnv: false });
+let client: KeepAliveClient;
 
 beforeEach(() => {
-  agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  client = createKeepAliveClient(services.gateway.url, "early-");
 });
 
 afterEach(() => {
-  agent.destroy();
+  client.destroy();
 });
 
 const chunk = (bytes: number) => Buffer.alloc(bytes, " ");
 const valid = Buffer.from(JSON.stringify({ event: "e", user_id: "u" }));
-const json = () => ({ "x-api-key": key, "content-type": "application/json" });
-
-/**
- * One request through the shared keep-alive agent. The body goes out chunk by chunk (chunked encoding, no
- * Content-Length); with `expectContinue` only after the server's `100 Continue`, that is after the server has
- * seen the headers and already decided, so the body is certainly still in flight when it answers.
- */
-function send(headers: Record<string, string>, chunks: Buffer[], options: { expectContinue?: boolean } = {}) {
-  const { port } = new URL(gateway.url);
-  return new Promise<Exchange>((resolve) => {
-    const requestId = uniqueId("early-");
-    const exchange: Exchange = {
-      requestId,
-      status: undefined,
-      headers: new Headers(),
-      body: "",
-      socket: 0,
-      events: [],
-    };
-    const req = http.request({
-      host: "127.0.0.1",
-      port: Number(port),
-      path: "/v1/events",
-      method: "POST",
-      agent,
-      headers: { ...headers, "x-request-id": requestId, ...(options.expectContinue ? { expect: "100-continue" } : {}) },
-    });
-    req.on("socket", (socket) => {
-      if (!socketIds.has(socket)) socketIds.set(socket, ++socketCount);
-      exchange.socket = socketIds.get(socket) ?? 0;
-    });
-    req.on("response", (res) => {
-      exchange.events.push("response");
-      exchange.status = res.statusCode;
-      for (let i = 0; i < res.rawHeaders.length; i += 2) {
-        exchange.headers.append(res.rawHeaders[i] as string, res.rawHeaders[i + 1] as string);
-      }
-      res.setEncoding("utf8").on("data", (text: string) => {
-        exchange.body += text;
-      });
-    });
-    req.on("finish", () => exchange.events.push("body sent"));
-    req.on("error", (err: NodeJS.ErrnoException) => exchange.events.push(`error ${err.code}`));
-    req.on("close", () => resolve(exchange));
-
-    const write = async () => {
-      for (const part of chunks) {
-        if (req.destroyed) return;
-        if (!req.write(part)) await drained(req);
-      }
-      req.end();
-    };
-    if (options.expectContinue) {
-      req.flushHeaders();
-      req.once("continue", () => void write());
-    } else {
-      void write();
-    }
-  });
-}
-
-function drained(req: http.ClientRequest): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      req.off("drain", done).off("close", done);
-      resolve();
-    };
-    req.once("drain", done).once("close", done);
-  });
-}
+const json = () => ({ "x-api-key": services.key, "content-type": "application/json" });
+const send = (headers: Record<string, string>, chunks: Buffer[], options: { expectContinue?: boolean } = {}) =>
+  client.post("/v1/events", headers, chunks, options);
 
 function expectError(exchange: Exchange, status: number, code: string, message: string) {
   expect(exchange.status, exchange.body).toBe(status);
@@ -126,7 +31,7 @@ function expectError(exchange: Exchange, status: number, code: string, message: 
 
 /** The gateway's summary log line for the request: its status, and what became of an unread body. */
 function summaryOf(exchange: Exchange) {
-  return gateway.waitForLog(
+  return services.gateway.waitForLog(
     `the summary of ${exchange.requestId}`,
     (logged) => logged.requestId === exchange.requestId && logged.msg === "request",
   );
@@ -152,6 +57,20 @@ async function expectNextRequestAccepted(previous: Exchange) {
   expect(next.socket).not.toBe(previous.socket);
 }
 
+const unauthorized = "A valid API key is required (X-API-Key or Authorization: Bearer).";
+
+/** Refused on its headers alone while its body is still in flight: answered, closed cleanly, the next one served. */
+async function expectRefusedBeforeBody(headers: Record<string, string>, status: number, code: string, message: string) {
+  const refused = await send(
+    headers,
+    Array.from({ length: 8 }, () => chunk(32 * 1024)),
+    { expectContinue: true },
+  );
+  expectError(refused, status, code, message);
+  await expectCleanClose(refused);
+  await expectNextRequestAccepted(refused);
+}
+
 describe("keep-alive clients after an early answer", () => {
   it("keeps a normal 202 alive: the next request reuses the socket", async () => {
     const first = await send(json(), [valid]);
@@ -163,7 +82,7 @@ describe("keep-alive clients after an early answer", () => {
   });
 
   it("answers a chunked body that outgrows the limit with 413 and Connection: close, then serves the next request", async () => {
-    const before = await pipeline.publishedCount();
+    const before = await services.pipeline.publishedCount();
     // 1.25 MiB in 64 KiB chunks: the gateway stops reading at 1 MiB and discards the rest before answering.
     const tooLarge = await send(
       json(),
@@ -172,31 +91,16 @@ describe("keep-alive clients after an early answer", () => {
     expectError(tooLarge, 413, "PAYLOAD_TOO_LARGE", "The request body must be at most 1048576 bytes.");
     await expectCleanClose(tooLarge);
     await expectNextRequestAccepted(tooLarge);
-    expect(await pipeline.publishedCount()).toBe(before + 1);
+    expect(await services.pipeline.publishedCount()).toBe(before + 1);
   });
 
   it("answers 401 before reading the body with Connection: close, with the body still in flight", async () => {
-    const headers = { "content-type": "application/json" };
-    const refused = await send(
-      headers,
-      Array.from({ length: 8 }, () => chunk(32 * 1024)),
-      { expectContinue: true },
-    );
-    expectError(refused, 401, "UNAUTHORIZED", "A valid API key is required (X-API-Key or Authorization: Bearer).");
-    await expectCleanClose(refused);
-    await expectNextRequestAccepted(refused);
+    await expectRefusedBeforeBody({ "content-type": "application/json" }, 401, "UNAUTHORIZED", unauthorized);
   });
 
   it("answers 415 before reading the body with Connection: close, with the body still in flight", async () => {
-    const headers = { "x-api-key": key, "content-type": "text/plain" };
-    const refused = await send(
-      headers,
-      Array.from({ length: 8 }, () => chunk(32 * 1024)),
-      { expectContinue: true },
-    );
-    expectError(refused, 415, "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json.");
-    await expectCleanClose(refused);
-    await expectNextRequestAccepted(refused);
+    const headers = { "x-api-key": services.key, "content-type": "text/plain" };
+    await expectRefusedBeforeBody(headers, 415, "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json.");
   });
 
   it("closes anyway when what is left exceeds the drain budget, and the next request still succeeds", async () => {
@@ -217,44 +121,20 @@ describe("keep-alive clients after an early answer", () => {
   });
 });
 
-/** Raw bytes in, everything the server sends until it closes (or `waitMs`). */
-function rawExchange(request: string, waitMs: number): Promise<{ response: string; closed: boolean }> {
-  const { port } = new URL(gateway.url);
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: "127.0.0.1", port: Number(port) });
-    let response = "";
-    const timer = setTimeout(() => {
-      socket.destroy();
-      resolve({ response, closed: false });
-    }, waitMs);
-    socket.on("data", (data) => {
-      response += data.toString();
-    });
-    socket.on("close", () => {
-      clearTimeout(timer);
-      resolve({ response, closed: true });
-    });
-    socket.on("error", () => undefined);
-    socket.write(request);
-  });
-}
-
 describe("answers Node and the gateway give on the connection itself", () => {
-  const head = (length: number) =>
-    `POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-API-Key: ${key}\r\n` +
-    `Content-Length: ${length}\r\n\r\n`;
+  const head = (length: number) => rawEventsHead(services.key, length);
 
   it("says Connection: close on the 413 for an announced Content-Length over the limit, and closes", async () => {
-    const { response, closed } = await rawExchange(head(2 * 1024 * 1024), 5000);
+    const { response, closedAfterMs } = await rawExchange(services.gateway.url, head(2 * 1024 * 1024), 5000);
     expect(response).toMatch(/^HTTP\/1\.1 413 /);
     expect(response).toMatch(/\r\nconnection: close\r\n/i);
-    expect(closed).toBe(true);
+    expect(closedAfterMs).toBeDefined();
   });
 
   it("says Connection: close on Node's own 408 when a body stops short of its Content-Length", async () => {
-    const { response, closed } = await rawExchange(`${head(500)}{"event":"e"`, 10_000);
+    const { response, closedAfterMs } = await rawExchange(services.gateway.url, `${head(500)}{"event":"e"`, 10_000);
     expect(response).toMatch(/^HTTP\/1\.1 408 /);
     expect(response).toMatch(/\r\nConnection: close\r\n/);
-    expect(closed).toBe(true);
+    expect(closedAfterMs).toBeDefined();
   });
 });

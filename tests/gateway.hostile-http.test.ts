@@ -1,87 +1,47 @@
-import net from "node:net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { postJson } from "./support/http.ts";
-import { createTestPipeline, type TestPipeline } from "./support/pipeline.ts";
-import { type RunningService, runOps, startService } from "./support/processes.ts";
+import { usePipelineServices } from "./support/pipeline-services.ts";
+import { runOps } from "./support/processes.ts";
+import { rawEventsHead, rawExchange } from "./support/raw-http.ts";
 import { waitFor } from "./support/wait-for.ts";
 
-let pipeline: TestPipeline;
-let gateway: RunningService;
-let key: string;
-
-beforeAll(async () => {
-  pipeline = await createTestPipeline();
-  ({ key } = await pipeline.createKey(["ingest"]));
-  gateway = await startService("gateway", pipeline.serviceEnv({ REQUEST_TIMEOUT_MS: "1000" }));
-});
-
-afterAll(async () => {
-  await gateway?.stop();
-  await pipeline?.cleanup();
-});
-
-/** Writes raw bytes to the gateway and collects whatever comes back until the server closes or `waitMs`. */
-function rawExchange(
-  request: string,
-  waitMs: number,
-): Promise<{ response: string; closedAfterMs: number | undefined }> {
-  const { port } = new URL(gateway.url);
-  return new Promise((resolve) => {
-    const started = performance.now();
-    const socket = net.connect({ host: "127.0.0.1", port: Number(port) });
-    let response = "";
-    const timer = setTimeout(() => {
-      socket.destroy();
-      resolve({ response, closedAfterMs: undefined });
-    }, waitMs);
-    socket.on("data", (chunk) => {
-      response += chunk.toString();
-    });
-    socket.on("close", () => {
-      clearTimeout(timer);
-      resolve({ response, closedAfterMs: performance.now() - started });
-    });
-    socket.on("error", () => undefined);
-    socket.write(request);
-  });
-}
-
-const head = (length: number) =>
-  `POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-API-Key: ${key}\r\nContent-Length: ${length}\r\n\r\n`;
+const services = usePipelineServices({ gatewayEnv: { REQUEST_TIMEOUT_MS: "1000" }, consumerEnv: false });
+const head = (length: number) => rawEventsHead(services.key, length);
+const exchange = (request: string, waitMs: number) => rawExchange(services.gateway.url, request, waitMs);
 
 describe("lying Content-Length", () => {
   it("answers a body shorter than its Content-Length with 408 after REQUEST_TIMEOUT_MS instead of hanging, publishing nothing", async () => {
-    const before = await pipeline.publishedCount();
-    const { response, closedAfterMs } = await rawExchange(`${head(500)}{"event":"e","user_id":"u"}`, 10_000);
+    const before = await services.pipeline.publishedCount();
+    const { response, closedAfterMs } = await exchange(`${head(500)}{"event":"e","user_id":"u"}`, 10_000);
     expect(response).toMatch(/^HTTP\/1\.1 408/);
     expect(closedAfterMs).toBeDefined();
     expect(closedAfterMs).toBeLessThan(8000);
-    expect(await pipeline.publishedCount()).toBe(before);
+    expect(await services.pipeline.publishedCount()).toBe(before);
   });
 
   it("reads only Content-Length bytes of a longer body: a 400, and nothing is published", async () => {
-    const before = await pipeline.publishedCount();
+    const before = await services.pipeline.publishedCount();
     const body = '{"event":"e","user_id":"u"}';
-    const { response } = await rawExchange(`${head(10)}${body}`, 3000);
+    const { response } = await exchange(`${head(10)}${body}`, 3000);
     // Node's parser meets the bytes past Content-Length as a malformed next request and answers 400 on the
     // connection itself; the truncated first body is invalid JSON either way.
     expect(response).toMatch(/^HTTP\/1\.1 400/);
-    expect(await pipeline.publishedCount()).toBe(before);
+    expect(await services.pipeline.publishedCount()).toBe(before);
   });
 
   it("answers 413 at once when Content-Length announces more than the limit, without reading the body", async () => {
-    const before = await pipeline.publishedCount();
-    const { response } = await rawExchange(head(2 * 1024 * 1024), 3000);
+    const before = await services.pipeline.publishedCount();
+    const { response } = await exchange(head(2 * 1024 * 1024), 3000);
     expect(response).toMatch(/^HTTP\/1\.1 413/);
     expect(response).toContain('"code":"PAYLOAD_TOO_LARGE"');
-    expect(await pipeline.publishedCount()).toBe(before);
+    expect(await services.pipeline.publishedCount()).toBe(before);
   });
 });
 
 describe("keys over real HTTP", () => {
-  const env = () => ({ NATS_URL: pipeline.natsUrl, NATS_NAMESPACE: pipeline.namespace });
+  const env = () => ({ NATS_URL: services.pipeline.natsUrl, NATS_NAMESPACE: services.pipeline.namespace });
   const send = (apiKey: string) =>
-    postJson(gateway.url, "/v1/events", { event: "e", user_id: "u" }, { "x-api-key": apiKey });
+    postJson(services.gateway.url, "/v1/events", { event: "e", user_id: "u" }, { "x-api-key": apiKey });
 
   it("rate-limits a key made with --rate and --burst, with a Retry-After that holds", async () => {
     const created = await runOps(

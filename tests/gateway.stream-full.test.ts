@@ -1,24 +1,10 @@
 import { errorEnvelope } from "@evpipe/gateway/testing";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { type BatchAccepted, events, postJson } from "./support/http.ts";
-import { createTestPipeline, type TestPipeline } from "./support/pipeline.ts";
-import { type RunningService, startService } from "./support/processes.ts";
+import { usePipelineServices } from "./support/pipeline-services.ts";
 
-let pipeline: TestPipeline;
-let gateway: RunningService;
-let key: string;
-
-beforeAll(async () => {
-  pipeline = await createTestPipeline();
-  ({ key } = await pipeline.createKey(["ingest"]));
-  // The smallest cap the configuration allows, and no consumer: the stream fills up.
-  gateway = await startService("gateway", pipeline.serviceEnv({ EVENTS_MAX_BYTES: String(1024 * 1024) }));
-});
-
-afterAll(async () => {
-  await gateway?.stop();
-  await pipeline?.cleanup();
-});
+// The smallest cap the configuration allows, and no consumer: the stream fills up.
+const services = usePipelineServices({ gatewayEnv: { EVENTS_MAX_BYTES: String(1024 * 1024) }, consumerEnv: false });
 
 describe("a full EVENTS stream", () => {
   it("answers 503 UNAVAILABLE once the stream is full, and every 202 before it is in the stream", async () => {
@@ -26,10 +12,10 @@ describe("a full EVENTS stream", () => {
     let refused: Awaited<ReturnType<typeof postJson<BatchAccepted>>> | undefined;
     for (let i = 0; i < 200 && !refused; i++) {
       const res = await postJson<BatchAccepted>(
-        gateway.url,
+        services.gateway.url,
         "/v1/events/batch",
         { events: events(100) },
-        { "x-api-key": key },
+        { "x-api-key": services.key },
       );
       if (res.status === 202) accepted++;
       else refused = res;
@@ -42,13 +28,20 @@ describe("a full EVENTS stream", () => {
       errorEnvelope(res.headers, "UNAVAILABLE", "The event bus did not acknowledge in time; retry with the same ids."),
     );
     // discard: new refuses the newest; nothing accepted was dropped to make room.
-    const info = await pipeline.jsm.streams.info(pipeline.names.eventsStream);
+    const info = await services.pipeline.jsm.streams.info(services.pipeline.names.eventsStream);
     expect(info.config.max_bytes).toBe(1024 * 1024);
     expect(info.state.messages).toBe(accepted);
     expect(info.state.first_seq).toBe(1);
     // Still full for a batch of that size: refused again, and nothing else changed.
-    const again = await postJson(gateway.url, "/v1/events/batch", { events: events(100) }, { "x-api-key": key });
+    const again = await postJson(
+      services.gateway.url,
+      "/v1/events/batch",
+      { events: events(100) },
+      { "x-api-key": services.key },
+    );
     expect(again.status).toBe(503);
-    expect((await pipeline.jsm.streams.info(pipeline.names.eventsStream)).state.messages).toBe(accepted);
+    expect((await services.pipeline.jsm.streams.info(services.pipeline.names.eventsStream)).state.messages).toBe(
+      accepted,
+    );
   });
 });

@@ -3,7 +3,7 @@ import { createJetStreamPublisher } from "@evpipe/gateway/publisher";
 import { createTestGateway } from "@evpipe/gateway/testing";
 import fc from "fast-check";
 import { sql } from "kysely";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   type FuzzBody,
   fuzzBody,
@@ -13,8 +13,7 @@ import {
   type Materialized,
   materialize,
 } from "./support/fuzz-bodies.ts";
-import { createTestPipeline, type TestPipeline } from "./support/pipeline.ts";
-import { type RunningService, startService } from "./support/processes.ts";
+import { usePipelineServices } from "./support/pipeline-services.ts";
 import { waitFor } from "./support/wait-for.ts";
 
 // FUZZ_RUNS=20000 FUZZ_HTTP_RUNS=20000 FUZZ_SEED=7 pnpm vitest run tests/ingest.fuzz.test.ts for a longer run.
@@ -22,24 +21,7 @@ const runs = Number(process.env.FUZZ_RUNS ?? 1000);
 const httpRuns = Number(process.env.FUZZ_HTTP_RUNS ?? 1000);
 const seed = Number(process.env.FUZZ_SEED ?? 20261123);
 
-let pipeline: TestPipeline;
-let gateway: RunningService;
-let consumer: RunningService;
-let key: string;
-
-beforeAll(async () => {
-  pipeline = await createTestPipeline();
-  ({ key } = await pipeline.createKey(["ingest"], "fuzz", { rate: 1_000_000, burst: 1_000_000 }));
-  [gateway, consumer] = await Promise.all([
-    startService("gateway", pipeline.serviceEnv()),
-    startService("consumer", pipeline.serviceEnv()),
-  ]);
-});
-
-afterAll(async () => {
-  await Promise.all([gateway?.stop(), consumer?.stop()]);
-  await pipeline?.cleanup();
-});
+const services = usePipelineServices({ key: { name: "fuzz", limits: { rate: 1_000_000, burst: 1_000_000 } } });
 
 /** What an accepted event must be stored as. */
 interface StoredRow {
@@ -116,7 +98,7 @@ async function storedDifferently(rows: readonly StoredRow[]): Promise<unknown[]>
       OR e.received_at <> s.received_at::timestamptz
       OR e.occurred_at <> coalesce(s.client_ts::timestamptz, s.received_at::timestamptz)
       OR e.metadata IS DISTINCT FROM s.metadata::jsonb
-    LIMIT 5`.execute(pipeline.db);
+    LIMIT 5`.execute(services.pipeline.db);
   return differing;
 }
 
@@ -136,15 +118,19 @@ async function verify(ledger: Ledger, publishedBefore: number, name: string, run
   expect(ledger.acceptedRequests).toBeGreaterThan(cases / 20);
   expect(ledger.rejected.length).toBeGreaterThan(cases / 20);
   // One JetStream message per accepted request, none for a rejected one.
-  expect(await pipeline.publishedCount()).toBe(publishedBefore + ledger.acceptedRequests);
+  expect(await services.pipeline.publishedCount()).toBe(publishedBefore + ledger.acceptedRequests);
   const ids = ledger.expected.map((row) => row.id);
-  await waitFor("every accepted event to be stored", async () => (await pipeline.storedCount(ids)) === ids.length, {
-    timeoutMs: 60_000,
-    intervalMs: 250,
-  });
+  await waitFor(
+    "every accepted event to be stored",
+    async () => (await services.pipeline.storedCount(ids)) === ids.length,
+    {
+      timeoutMs: 60_000,
+      intervalMs: 250,
+    },
+  );
   expect(await storedDifferently(ledger.expected)).toEqual([]);
-  expect(await pipeline.storedCount(ledger.rejected)).toBe(0);
-  expect((await pipeline.jsm.streams.info(pipeline.names.dlqStream)).state.messages).toBe(0);
+  expect(await services.pipeline.storedCount(ledger.rejected)).toBe(0);
+  expect((await services.pipeline.jsm.streams.info(services.pipeline.names.dlqStream)).state.messages).toBe(0);
 }
 
 /**
@@ -162,7 +148,11 @@ function postOverHttp(
   const framing = chunks ? { "transfer-encoding": "chunked" } : { "content-length": String(body.length) };
   return new Promise((resolve, reject) => {
     let answered = false;
-    const req = http.request(`${gateway.url}${path}`, { method: "POST", agent, headers: { ...headers, ...framing } });
+    const req = http.request(`${services.gateway.url}${path}`, {
+      method: "POST",
+      agent,
+      headers: { ...headers, ...framing },
+    });
     req.on("response", (res) => {
       answered = true;
       let text = "";
@@ -191,15 +181,15 @@ function postOverHttp(
 describe("ingest fuzzing", () => {
   it(`in process: never 5xx; every 2xx is stored as sent, every 4xx stores nothing (${runs} cases)`, async () => {
     const publisher = createJetStreamPublisher({
-      nc: pipeline.nc,
-      subject: pipeline.names.eventsSubject,
+      nc: services.pipeline.nc,
+      subject: services.pipeline.names.eventsSubject,
       timeoutMs: 5000,
       maxInFlight: 4096,
     });
     const app = createTestGateway({ publisher });
     const { key: appKey } = app.issueKey(["ingest"], { rate: 1_000_000, burst: 1_000_000 });
     const ledger = createLedger();
-    const publishedBefore = await pipeline.publishedCount();
+    const publishedBefore = await services.pipeline.publishedCount();
     await fc.assert(
       fc.asyncProperty(fuzzBody, fuzzContentType, async (input, type) => {
         const body = materialize(input, freshId);
@@ -224,11 +214,11 @@ describe("ingest fuzzing", () => {
   it(`over HTTP to a gateway process, with Content-Length and chunked: the same (${httpRuns} cases)`, async () => {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const ledger = createLedger();
-    const publishedBefore = await pipeline.publishedCount();
+    const publishedBefore = await services.pipeline.publishedCount();
     await fc.assert(
       fc.asyncProperty(fuzzBody, fuzzContentType, fuzzChunking, async (input, type, chunks) => {
         const body = materialize(input, freshId);
-        const headers = { "x-api-key": key, ...(type ? { "content-type": type } : {}) };
+        const headers = { "x-api-key": services.key, ...(type ? { "content-type": type } : {}) };
         const { status, text } = await postOverHttp(agent, input.path, headers, body.payload, chunks);
         ledger.record(input, body, status, text);
       }),

@@ -1,31 +1,16 @@
 import { errorEnvelope } from "@evpipe/gateway/testing";
 import { fitsPostgresNumeric } from "@evpipe/shared";
 import { sql } from "kysely";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestPipeline, type TestPipeline } from "./support/pipeline.ts";
-import { type RunningService, startService } from "./support/processes.ts";
+import { describe, expect, it } from "vitest";
+import { usePipelineServices } from "./support/pipeline-services.ts";
 import { waitFor } from "./support/wait-for.ts";
 
 // A 202 promises the event is stored as sent: numbers a JS number cannot hold included (ADR: numbers).
-let pipeline: TestPipeline;
-let gateway: RunningService;
-let consumer: RunningService;
-let key: string;
 let readKey: string;
-
-beforeAll(async () => {
-  pipeline = await createTestPipeline();
-  ({ key } = await pipeline.createKey(["ingest"]));
-  ({ key: readKey } = await pipeline.createKey(["read"]));
-  [gateway, consumer] = await Promise.all([
-    startService("gateway", pipeline.serviceEnv()),
-    startService("consumer", pipeline.serviceEnv()),
-  ]);
-});
-
-afterAll(async () => {
-  await Promise.all([gateway?.stop(), consumer?.stop()]);
-  await pipeline?.cleanup();
+const services = usePipelineServices({
+  async prepare(pipeline) {
+    ({ key: readKey } = await pipeline.createKey(["read"]));
+  },
 });
 
 const numericRule =
@@ -33,9 +18,9 @@ const numericRule =
 
 /** POSTs `text` exactly as written (never through JSON.stringify, which would round the numbers). */
 async function postText(path: string, text: string) {
-  const res = await fetch(gateway.url + path, {
+  const res = await fetch(services.gateway.url + path, {
     method: "POST",
-    headers: { "content-type": "application/json", "x-api-key": key },
+    headers: { "content-type": "application/json", "x-api-key": services.key },
     body: text,
     signal: AbortSignal.timeout(15_000),
   });
@@ -49,7 +34,7 @@ async function postText(path: string, text: string) {
 }
 
 const waitStored = (ids: readonly string[]) =>
-  waitFor(`${ids.length} events stored`, async () => (await pipeline.storedCount(ids)) === ids.length);
+  waitFor(`${ids.length} events stored`, async () => (await services.pipeline.storedCount(ids)) === ids.length);
 
 /** For each id, whether its stored metadata equals the sent JSON text as jsonb (numbers compared as numeric). */
 async function storedAsSent(ids: readonly string[], sent: readonly string[]): Promise<boolean[]> {
@@ -57,7 +42,7 @@ async function storedAsSent(ids: readonly string[], sent: readonly string[]): Pr
     SELECT e.metadata = s.sent::jsonb AS same
     FROM unnest(${ids}::uuid[], ${sent}::text[]) WITH ORDINALITY AS s (id, sent, n)
     LEFT JOIN events e ON e.id = s.id
-    ORDER BY s.n`.execute(pipeline.db);
+    ORDER BY s.n`.execute(services.pipeline.db);
   return rows.map((row) => row.same === true);
 }
 
@@ -75,7 +60,7 @@ describe("numbers a JS number cannot hold, end to end", () => {
     const { rows } = await sql<Record<string, string>>`
       SELECT metadata->>'big' AS big, metadata->>'inf' AS inf, metadata->>'small' AS small,
         (metadata->'inf')::numeric = 1e400 AS inf_equal, (metadata->'small')::numeric = 1e-400 AS small_equal
-      FROM events WHERE id = ${id}`.execute(pipeline.db);
+      FROM events WHERE id = ${id}`.execute(services.pipeline.db);
     expect(rows).toEqual([
       {
         big: "12345678901234567890",
@@ -86,7 +71,7 @@ describe("numbers a JS number cannot hold, end to end", () => {
       },
     ]);
     // And reads it back as it was sent, not as a JS number would round it.
-    const read = await fetch(`${gateway.url}/v1/events/${id}`, { headers: { "x-api-key": readKey } });
+    const read = await fetch(`${services.gateway.url}/v1/events/${id}`, { headers: { "x-api-key": readKey } });
     const text = await read.text();
     expect(read.status, text).toBe(200);
     expect(text).toContain('"big":12345678901234567890');
@@ -122,15 +107,15 @@ describe("numbers a JS number cannot hold, end to end", () => {
     await waitStored(ids);
     expect(await storedAsSent(ids, sent)).toEqual(numbers.map(() => true));
     const { rows } = await sql<{ big: string }>`SELECT metadata->>'n' AS big FROM events WHERE id = ${ids[4]}`.execute(
-      pipeline.db,
+      services.pipeline.db,
     );
     expect(rows).toEqual([{ big: "12345678901234567890.12345678901234567890" }]);
-    expect((await pipeline.jsm.streams.info(pipeline.names.dlqStream)).state.messages).toBe(0);
+    expect((await services.pipeline.jsm.streams.info(services.pipeline.names.dlqStream)).state.messages).toBe(0);
   });
 
   it("refuses with 400 a number PostgreSQL cannot store, and publishes and stores nothing", async () => {
     const ids = ["0192e4c2-7f1a-7000-8000-0000000a0001", "0192e4c2-7f1a-7000-8000-0000000a0002"];
-    const before = await pipeline.publishedCount();
+    const before = await services.pipeline.publishedCount();
     const single = await postText(
       "/v1/events",
       `{"id":"${ids[0]}","event":"num","user_id":"u1","metadata":{"ok":1e400,"x":1e131072}}`,
@@ -155,8 +140,8 @@ describe("numbers a JS number cannot hold, end to end", () => {
     // Stored in order: once a later event is stored, the refused ones would have been too.
     const later = await postText("/v1/events", '{"event":"after","user_id":"u"}');
     await waitStored([later.body.id as string]);
-    expect(await pipeline.publishedCount()).toBe(before + 1);
-    expect(await pipeline.storedCount(ids)).toBe(0);
+    expect(await services.pipeline.publishedCount()).toBe(before + 1);
+    expect(await services.pipeline.storedCount(ids)).toBe(0);
   });
 });
 
@@ -190,7 +175,7 @@ describe("fitsPostgresNumeric", () => {
       `0.${"0".repeat(16_383)}1`,
     ];
     for (const text of texts) {
-      const stored = await sql`SELECT ${text}::jsonb AS value`.execute(pipeline.db).then(
+      const stored = await sql`SELECT ${text}::jsonb AS value`.execute(services.pipeline.db).then(
         () => true,
         (err: { code?: string }) => {
           expect(err.code, text.slice(0, 40)).toBe("22003");

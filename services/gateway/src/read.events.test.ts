@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { type EventReads, StoreUnavailable } from "./reads.ts";
+import type { EventReads } from "./reads.ts";
 import { errorEnvelope } from "./testing/error-envelope.ts";
 import { eventReadsOf, storedEvent } from "./testing/read-doubles.ts";
+import { invalidEventQueries } from "./testing/read-parameter-cases.ts";
+import { createReadTestGateway, itRefusesInvalidQueries, itReportsStoreFailures } from "./testing/read-suite.ts";
 import { describeSecurity } from "./testing/security-suite.ts";
 import { createTestGateway } from "./testing/test-deps.ts";
 
@@ -16,15 +18,7 @@ const stored = [
   storedEvent({ id: id(4), user_id: "u2", occurred_at: at("2026-11-03T10:00:00Z") }),
 ];
 
-function setup(eventReads: EventReads = eventReadsOf(stored)) {
-  const gateway = createTestGateway({ eventReads });
-  const { key } = gateway.issueKey(["read"]);
-  const get = async (path: string) => {
-    const res = await gateway.app.request(path, { headers: { "x-api-key": key } });
-    return { res, body: (await res.json()) as Record<string, unknown> };
-  };
-  return { gateway, get };
-}
+const setup = (eventReads: EventReads = eventReadsOf(stored)) => createReadTestGateway({ eventReads });
 
 const failingWith = (err: Error): EventReads => ({
   byId: async () => Promise.reject(err),
@@ -110,46 +104,14 @@ describe("GET /v1/events?user_id=", () => {
     expect(gateway.reads).toEqual([{ method: "byUser", args: ["nobody", 21, undefined] }]);
   });
 
-  it.each([
-    ["/v1/events?limit=5", { user_id: ["is required"] }],
-    ["/v1/events?user_id=u1&limit=101", { limit: ["must be a whole number from 1 to 100"] }],
-    ["/v1/events?user_id=u1&limit=0", { limit: ["must be a whole number from 1 to 100"] }],
-    ["/v1/events?user_id=u1&cursor=bogus", { cursor: ["is not a cursor this API returned"] }],
-    [`/v1/events?user_id=${"u".repeat(129)}`, { user_id: ["must be 1 to 128 characters"] }],
-    ["/v1/events?user_id=u1&sort=asc", { sort: ["is not a known parameter"] }],
-  ])("answers 400 naming the bad parameter of %s, without reading", async (path, details) => {
-    const { gateway, get } = setup();
-    const { res, body } = await get(path);
-    expect(res.status, JSON.stringify(body)).toBe(400);
-    expect(body).toEqual(errorEnvelope(res.headers, "VALIDATION_ERROR", "1 query parameter(s) are invalid.", details));
-    expect(gateway.reads).toEqual([]);
-  });
+  itRefusesInvalidQueries(invalidEventQueries, setup);
 });
 
 describe("event reads when the store fails", () => {
-  it.each([`/v1/events/${id(1)}`, "/v1/events?user_id=u1"])(
-    "answers %s with 503 UNAVAILABLE and Retry-After when the store is unavailable",
-    async (path) => {
-      const { get } = setup(failingWith(new StoreUnavailable("PostgreSQL is unreachable (ECONNREFUSED)")));
-      const { res, body } = await get(path);
-      expect(res.status, JSON.stringify(body)).toBe(503);
-      expect(res.headers.get("retry-after")).toBe("5");
-      expect(body).toEqual(errorEnvelope(res.headers, "UNAVAILABLE", "The event store is unavailable; retry shortly."));
-    },
-  );
-
-  it.each([`/v1/events/${id(1)}`, "/v1/events?user_id=u1"])(
-    "answers %s with a generic 500 on any other failure, leaking nothing",
-    async (path) => {
-      const { get } = setup(failingWith(new Error('relation "events" does not exist; password=hunter2')));
-      const { res, body } = await get(path);
-      expect(res.status, JSON.stringify(body)).toBe(500);
-      expect(JSON.stringify(body)).not.toMatch(/hunter2|relation/);
-      expect(body).toEqual(
-        errorEnvelope(res.headers, "INTERNAL", "Internal error; quote the request id when reporting it."),
-      );
-    },
-  );
+  itReportsStoreFailures([`/v1/events/${id(1)}`, "/v1/events?user_id=u1"], (err) => setup(failingWith(err)), {
+    error: new Error('relation "events" does not exist; password=hunter2'),
+    leaks: /hunter2|relation/,
+  });
 });
 
 const withEvents = () => createTestGateway({ eventReads: eventReadsOf(stored) });
