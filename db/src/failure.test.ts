@@ -9,7 +9,7 @@ describe("classifyFailure", () => {
     ["40P01", "transient"],
     ["55P03", "transient"],
     ["57014", "transient"],
-    ["53300", "transient"],
+    ["53300", "outage"],
     ["22P02", "permanent"],
     ["22001", "permanent"],
     ["23505", "permanent"],

@@ -18,14 +18,14 @@ const transientStates = new Set([
   "40P01", // deadlock_detected
   "55P03", // lock_not_available (lock_timeout)
   "57014", // query_canceled (statement_timeout)
-  "53300", // too_many_connections
-  "53400", // configuration_limit_exceeded
 ]);
 
 const outageStates = new Set([
   "57P01", // admin_shutdown
   "57P02", // crash_shutdown
   "57P03", // cannot_connect_now (starting up, shutting down, recovery)
+  "53300", // too_many_connections: refused at connect, no statement of ours at fault
+  "53400", // configuration_limit_exceeded
 ]);
 
 const bugStates = new Set([

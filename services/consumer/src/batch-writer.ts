@@ -20,6 +20,8 @@ interface Read {
   msg: JsMsg;
   log: Logger;
   delivery: Delivery;
+  /** The failure history could not be read (NATS trouble): what earlier deliveries did is unknown. */
+  historyUnknown?: boolean;
 }
 
 function logFor(deps: BatchWriterDeps, msg: JsMsg): Logger {
@@ -34,22 +36,29 @@ function logFor(deps: BatchWriterDeps, msg: JsMsg): Logger {
 async function read(deps: BatchWriterDeps, msg: JsMsg): Promise<Read> {
   const log = logFor(deps, msg);
   let history = noHistory;
+  let historyUnknown = false;
   if (msg.info.deliveryCount > 1) {
     history = await deps.history.read(msg.info.streamSequence).catch((err: unknown) => {
-      log.warn({ err }, "could not read the failure history; treating the delivery as a first one");
+      log.warn({ err }, "could not read the failure history; the message goes back");
+      historyUnknown = true;
       return noHistory;
     });
   }
   try {
-    return { msg, log, delivery: { kind: "readable", events: decodeEnvelope(deps.envelopeSchema, msg.data), history } };
+    const events = decodeEnvelope(deps.envelopeSchema, msg.data);
+    return { msg, log, delivery: { kind: "readable", events, history }, historyUnknown };
   } catch (err) {
     const failure: Failure = { kind: "permanent", code: "ENVELOPE_INVALID", message: (err as Error).message };
-    return { msg, log, delivery: { kind: "unreadable", failure, history } };
+    return { msg, log, delivery: { kind: "unreadable", failure, history }, historyUnknown };
   }
 }
 
 /** Stores the events of every readable delivery with as few statements as the data allows. */
 async function write(deps: BatchWriterDeps, reads: readonly Read[]): Promise<WriteOutcome> {
+  // Without its history a delivery could dead-letter an event twice or restart its attempts: wait instead.
+  if (reads.some((r) => r.historyUnknown)) {
+    return { kind: "halted", failure: { kind: "transient", code: "HISTORY_UNAVAILABLE", message: "history unread" } };
+  }
   const pending: EnvelopeEvent[] = [];
   const redelivered: string[] = [];
   for (const { msg, delivery } of reads) {
@@ -68,7 +77,10 @@ async function write(deps: BatchWriterDeps, reads: readonly Read[]): Promise<Wri
   } catch (err) {
     return { kind: "halted", failure: classifyFailure(err) };
   }
+  let statements = 0;
   const store = async (events: readonly EnvelopeEvent[]) => {
+    // A split write runs one statement after another: keep the messages from being redelivered meanwhile.
+    if (statements++ > 0) for (const { msg } of reads) msg.working();
     await storeEvents(deps.db, events, deps.knownUsers);
   };
   return writeIsolating(

@@ -13,6 +13,8 @@ export interface ConsumerDeps {
   js: JetStreamClient;
   jsm: JetStreamManager;
   db: Kysely<Database>;
+  /** A connection of its own, without the writes' query timeout: compacting a week can take longer. */
+  compactionDb: Kysely<Database>;
   names: NatsNames;
   historyBucket: KV;
   limits: EventLimits;
@@ -68,7 +70,7 @@ export function createConsumer(deps: ConsumerDeps) {
     async start(): Promise<void> {
       await provisionWriterConsumer(deps.jsm, deps.names, deps);
       await loop.start();
-      compaction = scheduleCompaction(deps.db, deps.log, deps.compactIntervalMs);
+      compaction = scheduleCompaction(deps.compactionDb, deps.log, deps.compactIntervalMs);
       deps.log.info({ consumer: deps.names.writerConsumer, concurrency: deps.concurrency }, "consuming");
     },
     status: () => loop.status(),

@@ -33,9 +33,10 @@ describe("writeIsolating", () => {
     });
   });
 
-  it("halts on an outage without storing more", async () => {
-    const { store, stored } = storeRefusing({ c: "57P01" });
+  it("halts on an outage met part-way through a split, keeping what was committed before it", async () => {
+    const { store, stored } = storeRefusing({ b: "22023", d: "57P01" });
     expect(await writeIsolating(store, events)).toMatchObject({ kind: "halted", failure: { kind: "outage" } });
-    expect(stored).not.toContain("c");
+    // a, then b alone (refused), then c; the half holding d halts the write before e is tried.
+    expect(stored).toEqual(["a", "c"]);
   });
 });

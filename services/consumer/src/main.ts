@@ -28,6 +28,12 @@ const db = createDb({
   queryTimeoutMs: config.dbQueryTimeoutMs,
   onConnectionError: (err) => log.warn({ err }, "database connection lost"),
 });
+const compactionDb = createDb({
+  url: config.databaseUrl,
+  maxConnections: 1,
+  applicationName: "evpipe-consumer-compaction",
+  onConnectionError: (err) => log.warn({ err }, "database connection lost"),
+});
 const js = nc.jetstream();
 const historyBucket = await openHistoryBucket(js, names, config.streams.eventsMaxAgeMs);
 
@@ -36,6 +42,7 @@ const consumer = createConsumer({
   js,
   jsm,
   db,
+  compactionDb,
   names,
   historyBucket,
   limits: config.limits,
@@ -65,5 +72,6 @@ installShutdown({
     await new Promise<void>((resolve) => health.close(() => resolve()));
     await nc.drain();
     await db.destroy();
+    await compactionDb.destroy();
   },
 });

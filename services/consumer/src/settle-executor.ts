@@ -45,34 +45,51 @@ async function publishDeadLetters(deps: ExecutorDeps, msg: JsMsg, letters: DeadL
   return true;
 }
 
-function forget(deps: ExecutorDeps, msg: JsMsg, log: Logger): void {
-  deps.history.forget(msg.info.streamSequence).catch((err: unknown) => {
-    // Harmless: the bucket's TTL removes it, and its stream sequence is never delivered again.
-    log.warn({ err }, "could not forget a settled message's failure history");
-  });
+/** Well inside the DLQ stream's duplicate window (at least 2 minutes). */
+const historyLostRetryMs = 30_000;
+
+/**
+ * Acks, and forgets the message's history only once the server confirmed the ack: a lost ack with the
+ * history gone would start its attempts over. A message without history is acked without waiting.
+ */
+async function acknowledge(deps: ExecutorDeps, msg: JsMsg, forgetHistory: boolean, log: Logger): Promise<void> {
+  if (!forgetHistory) {
+    msg.ack();
+    return;
+  }
+  try {
+    await msg.ackAck();
+    await deps.history.forget(msg.info.streamSequence);
+  } catch (err) {
+    // Harmless: the bucket's TTL removes it, and a settled stream sequence is never delivered again.
+    log.warn({ err }, "could not confirm the ack or forget the failure history");
+  }
 }
 
 /** Carries out a settlement against NATS: the only place a message is acked, nak'ed or terminated. */
 export async function carryOut(deps: ExecutorDeps, msg: JsMsg, settlement: Settlement, log: Logger): Promise<void> {
   switch (settlement.kind) {
     case "ack":
-      msg.ack();
-      if (settlement.forgetHistory) forget(deps, msg, log);
+      await acknowledge(deps, msg, settlement.forgetHistory, log);
       return;
     case "giveBack":
-      msg.nak();
+      msg.nak(settlement.delayMs || undefined);
       return;
     case "retry": {
       if (!(await publishDeadLetters(deps, msg, settlement.deadLetters, log))) {
         msg.nak(settlement.delayMs);
         return;
       }
-      await deps.history.write(msg.info.streamSequence, settlement.history).catch((err: unknown) => {
-        // The attempt goes uncounted (one retry more) and a dead letter may be published again, which
-        // its message id deduplicates inside the duplicate window; nothing is lost.
-        log.warn({ err }, "could not record the failure history");
-      });
-      msg.nak(settlement.delayMs);
+      const recorded = await deps.history
+        .write(msg.info.streamSequence, settlement.history)
+        .then(() => true)
+        .catch((err: unknown) => {
+          log.warn({ err }, "could not record the failure history");
+          return false;
+        });
+      // Unrecorded, the attempt goes uncounted and this delivery's dead letters will be published again: soon
+      // enough that the DLQ's duplicate window drops them.
+      msg.nak(recorded ? settlement.delayMs : Math.min(settlement.delayMs, historyLostRetryMs));
       const { failure, delayMs, history, failedCount } = settlement;
       log.warn(
         {
@@ -93,9 +110,9 @@ export async function carryOut(deps: ExecutorDeps, msg: JsMsg, settlement: Settl
         msg.nak(settlement.retryDelayMs);
         return;
       }
-      if (settlement.finish === "ack") msg.ack();
+      if (settlement.finish === "ack") await acknowledge(deps, msg, settlement.forgetHistory, log);
+      // A lost term() redelivers the message with its history intact, within the duplicate window.
       else msg.term();
-      if (settlement.forgetHistory) forget(deps, msg, log);
       return;
   }
 }

@@ -131,10 +131,20 @@ describe("settle", () => {
   it.each([
     ["an outage", { kind: "outage", code: "57P01", message: "terminating connection" }],
     ["a bug", { kind: "bug", code: "42P01", message: "relation does not exist" }],
-  ] as const)("gives the message back uncounted after %s", (_, failure) => {
+  ] as const)("gives the message back uncounted after %s, at once: pulling stops until it is over", (_, failure) => {
     expect(settle(readable([a], history(2)), { kind: "halted", failure }, context)).toEqual({
       kind: "giveBack",
       failure,
+      delayMs: 0,
+    });
+  });
+
+  it("gives the message back uncounted, after a delay, when a lookup failed transiently", () => {
+    const failure: Failure = { kind: "transient", code: "HISTORY_UNAVAILABLE", message: "history unread" };
+    expect(settle(readable([a], history(2)), { kind: "halted", failure }, context)).toEqual({
+      kind: "giveBack",
+      failure,
+      delayMs: 3000,
     });
   });
 });

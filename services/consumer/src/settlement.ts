@@ -12,7 +12,10 @@ export type Delivery =
 export type WriteOutcome =
   /** Each event that failed, with why; every other event is stored (now or by an earlier delivery). */
   | { kind: "written"; failures: ReadonlyMap<string, Failure> }
-  /** Not the data's fault (the database is unreachable, or a bug): nothing of the write happened. */
+  /**
+   * Not the data's fault (the database is unreachable, a bug, or a lookup that failed): the write stopped.
+   * Parts that a split had already committed are found stored on the redelivery.
+   */
   | { kind: "halted"; failure: Failure };
 
 /**
@@ -21,8 +24,8 @@ export type WriteOutcome =
  */
 export type Settlement =
   | { kind: "ack"; forgetHistory: boolean }
-  /** Back to the stream without counting an attempt. */
-  | { kind: "giveBack"; failure: Failure }
+  /** Back to the stream without counting an attempt; after a transient halt, with a delay (no hot loop). */
+  | { kind: "giveBack"; failure: Failure; delayMs: number }
   /** Publish the permanent failures' dead letters, remember the history, then nak(delayMs). */
   | {
       kind: "retry";
@@ -91,7 +94,11 @@ export function settle(delivery: Delivery, outcome: WriteOutcome, context: Settl
     const forgetHistory = history.failures > 0;
     return { kind: "deadLetter", letters: [letter], finish: "term", retryDelayMs: delayMs, forgetHistory };
   }
-  if (outcome.kind === "halted") return { kind: "giveBack", failure: outcome.failure };
+  if (outcome.kind === "halted") {
+    // An outage or a bug stops pulling, so the message is not redelivered until the consumer resumes.
+    const giveBackMs = outcome.failure.kind === "transient" ? retryDelayMs(1, context.retryDelayUnitMs) : 0;
+    return { kind: "giveBack", failure: outcome.failure, delayMs: giveBackMs };
+  }
 
   const deadLettered = new Set(history.deadLettered);
   const failing: Array<{ event: EnvelopeEvent; failure: Failure }> = [];

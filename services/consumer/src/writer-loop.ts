@@ -39,6 +39,7 @@ export class WriterLoop {
   #reason: ConsumerStatus["reason"];
   #messages: ConsumerMessages | undefined;
   #reading: Promise<void> | undefined;
+  #probing: Promise<void> | undefined;
   // Wakes the reader waiting for room: a write ended, or pulling is stopping.
   #room = Promise.withResolvers<void>();
 
@@ -63,6 +64,7 @@ export class WriterLoop {
   async stop(): Promise<void> {
     this.#state = "stopping";
     await this.#stopPulling();
+    await this.#probing;
     while (this.#writing.size > 0) await Promise.all(this.#writing);
   }
 
@@ -128,11 +130,13 @@ export class WriterLoop {
   }
 
   async #stopPulling(): Promise<void> {
-    const current = this.#messages;
+    // Taken together before waiting: a resume meanwhile starts a pull of its own, which this must not wait on.
+    const [messages, reading] = [this.#messages, this.#reading];
     this.#messages = undefined;
-    await current?.close();
+    await messages?.close();
     this.#wake();
-    await this.#reading;
+    await reading;
+    if (this.#state === "consuming") return;
     for (const msg of this.#buffer.splice(0)) msg.nak();
   }
 
@@ -145,7 +149,7 @@ export class WriterLoop {
         this.#state = "paused";
         this.#reason = { kind: failure.kind, code: failure.code, message: failure.message };
         this.#deps.log.warn({ outcome: "paused", ...log }, "database unavailable, paused");
-        void this.#probeUntilBack();
+        this.#probing = this.#probeUntilBack();
       }
       await this.#stopPulling();
       return;
@@ -171,11 +175,14 @@ export class WriterLoop {
         this.#deps.log.debug({ err }, "database still unavailable");
         continue;
       }
+      // Stopped or stopping while the probe ran: nothing to resume.
+      if (this.#state !== "paused") return;
       // Consuming before pulling: a message delivered in between must not be given back.
       this.#state = "consuming";
       try {
         await this.#startPulling();
       } catch (err) {
+        if (this.#state !== "consuming") return;
         this.#state = "paused";
         this.#deps.log.error({ err }, "could not resume pulling; retrying");
         continue;

@@ -1,0 +1,114 @@
+import type { DeadLetter } from "@evpipe/shared";
+import type { JetStreamClient, JsMsg } from "nats";
+import { describe, expect, it } from "vitest";
+import { type FailureHistory, type HistoryStore, noHistory } from "./failure-history.ts";
+import { carryOut } from "./settle-executor.ts";
+import type { Settlement } from "./settlement.ts";
+
+const silent = { warn() {}, error() {}, info() {} } as unknown as Parameters<typeof carryOut>[3];
+const transient = { kind: "transient", code: "40001", message: "retry me" } as const;
+const letter: DeadLetter = {
+  reason: "permanent_error",
+  errorCode: "22023",
+  errorMessage: "refused",
+  events: undefined,
+  attempts: 1,
+  firstFailureAt: new Date(0),
+  lastFailureAt: new Date(0),
+};
+
+/** What the executor did to one message, to the DLQ and to the history, in order. */
+function world(options: { publishFails?: boolean; historyFails?: boolean; ackAckFails?: boolean } = {}) {
+  const calls: string[] = [];
+  // Only the members carryOut uses; the rest of JsMsg is never touched.
+  const msg = {
+    info: { stream: "EVENTS", streamSequence: 7 },
+    headers: undefined,
+    data: new Uint8Array(),
+    ack: () => calls.push("ack"),
+    term: () => calls.push("term"),
+    nak: (delay?: number) => calls.push(delay === undefined ? "nak" : `nak ${delay}`),
+    ackAck: async () => {
+      calls.push("ackAck");
+      if (options.ackAckFails) throw new Error("timeout");
+      return true;
+    },
+  } as unknown as JsMsg;
+  const js = {
+    publish: async () => {
+      calls.push("publish");
+      if (options.publishFails) throw new Error("DLQ unavailable");
+    },
+  } as unknown as JetStreamClient;
+  const history: HistoryStore = {
+    read: async () => noHistory,
+    write: async (_seq: number, h: FailureHistory) => {
+      calls.push(`remember ${h.failures}`);
+      if (options.historyFails) throw new Error("KV unavailable");
+    },
+    forget: async () => {
+      calls.push("forget");
+    },
+  };
+  const run = (settlement: Settlement) => carryOut({ js, dlqSubject: "events.dlq", history }, msg, settlement, silent);
+  return { calls, run };
+}
+
+const retry = (delayMs: number): Settlement => ({
+  kind: "retry",
+  delayMs,
+  deadLetters: [letter],
+  history: { failures: 4, firstFailureAt: undefined, deadLettered: [] },
+  failure: transient,
+  failedCount: 2,
+});
+
+describe("carryOut", () => {
+  it("publishes the dead letters, remembers the attempt, then naks with the retry delay", async () => {
+    const { calls, run } = world();
+    await run(retry(81_000));
+    expect(calls).toEqual(["publish", "remember 4", "nak 81000"]);
+  });
+
+  it("retries within the duplicate window when the attempt could not be remembered", async () => {
+    const { calls, run } = world({ historyFails: true });
+    await run(retry(81_000));
+    expect(calls).toEqual(["publish", "remember 4", "nak 30000"]);
+  });
+
+  it("settles nothing and remembers nothing when the DLQ does not take the dead letters", async () => {
+    const { calls, run } = world({ publishFails: true });
+    await run({ kind: "deadLetter", letters: [letter], finish: "ack", retryDelayMs: 9000, forgetHistory: true });
+    expect(calls).toEqual(["publish", "nak 9000"]);
+    const other = world({ publishFails: true });
+    await other.run(retry(27_000));
+    expect(other.calls).toEqual(["publish", "nak 27000"]);
+  });
+
+  it("forgets a history only once the server confirmed the ack", async () => {
+    const confirmed = world();
+    await confirmed.run({ kind: "ack", forgetHistory: true });
+    expect(confirmed.calls).toEqual(["ackAck", "forget"]);
+    const lost = world({ ackAckFails: true });
+    await lost.run({ kind: "ack", forgetHistory: true });
+    expect(lost.calls).toEqual(["ackAck"]);
+  });
+
+  it("acks without waiting when there is no history, and terminates what stored nothing", async () => {
+    const plain = world();
+    await plain.run({ kind: "ack", forgetHistory: false });
+    expect(plain.calls).toEqual(["ack"]);
+    const none = world();
+    await none.run({ kind: "deadLetter", letters: [letter], finish: "term", retryDelayMs: 3000, forgetHistory: true });
+    expect(none.calls).toEqual(["publish", "term"]);
+  });
+
+  it("gives a message back at once after an outage and after a delay after a transient halt", async () => {
+    const outage = world();
+    await outage.run({ kind: "giveBack", failure: { kind: "outage", code: "57P01", message: "" }, delayMs: 0 });
+    expect(outage.calls).toEqual(["nak"]);
+    const lookup = world();
+    await lookup.run({ kind: "giveBack", failure: transient, delayMs: 3000 });
+    expect(lookup.calls).toEqual(["nak 3000"]);
+  });
+});
