@@ -7,7 +7,11 @@ import { waitFor } from "./support/wait-for.ts";
 
 // A 202 promises the event is stored as sent: numbers a JS number cannot hold included (ADR: numbers).
 let readKey: string;
+// Numbers at numeric's limits read back as up to 131,072 digits, so the metadata limit is raised to let them in.
+const raisedLimit = { MAX_METADATA_BYTES: String(1024 * 1024) };
 const services = usePipelineServices({
+  gatewayEnv: raisedLimit,
+  consumerEnv: raisedLimit,
   async prepare(pipeline) {
     ({ key: readKey } = await pipeline.createKey(["read"]));
   },
