@@ -94,6 +94,16 @@ describe("keep-alive clients after an early answer", () => {
     expect(await services.pipeline.publishedCount()).toBe(before + 1);
   });
 
+  it("drains a body announced just over the limit by Content-Length, so the uploading client reads its 413", async () => {
+    // What an SDK sends when its batch is slightly too large: the whole body follows the headers at once.
+    const chunks = Array.from({ length: 17 }, () => chunk(64 * 1024));
+    const headers = { ...json(), "content-length": String(17 * 64 * 1024) };
+    const tooLarge = await send(headers, chunks);
+    expectError(tooLarge, 413, "PAYLOAD_TOO_LARGE", "The request body must be at most 1048576 bytes.");
+    await expectCleanClose(tooLarge);
+    await expectNextRequestAccepted(tooLarge);
+  });
+
   it("answers 401 before reading the body with Connection: close, with the body still in flight", async () => {
     await expectRefusedBeforeBody({ "content-type": "application/json" }, 401, "UNAUTHORIZED", unauthorized);
   });

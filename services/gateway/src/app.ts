@@ -45,9 +45,10 @@ function errorResponse(c: Context<GatewayEnv>, err: unknown) {
 export function createApp(deps: GatewayDeps) {
   const now = deps.now ?? Date.now;
   const limiter = new RateLimiter(now);
-  // Up to one whole body, for at most a second: a client refused before it finished sending what it was
-  // allowed to send still gets a clean close; a slow or oversized sender cannot hold the socket for long.
-  const drainBudget = { maxBytes: deps.limits.maxBodyBytes, maxMs: 1000 };
+  // Up to two whole bodies, for at most a second: a client refused before it finished sending what it was
+  // allowed to send, or a little more (an SDK's batch just over the limit, announced by Content-Length), still
+  // reads its answer and gets a clean close; a slow or far oversized sender cannot hold the socket for long.
+  const drainBudget = { maxBytes: 2 * deps.limits.maxBodyBytes, maxMs: 1000 };
   return new Hono<GatewayEnv>()
     .use(requestContext(deps.log))
     .use(earlyAnswer(drainBudget))
