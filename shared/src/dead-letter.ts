@@ -103,6 +103,8 @@ export interface DeadLetterRecord {
 }
 
 function readEvents(data: Uint8Array): DeadLetterEvent[] | undefined {
+  // A headers-only read (counting a selection) has no body at all.
+  if (data.length === 0) return undefined;
   try {
     const parsed = v.safeParse(deadLetterBody, parseJsonText(new TextDecoder().decode(data)));
     return parsed.success ? parsed.output.events : undefined;

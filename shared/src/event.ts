@@ -51,13 +51,10 @@ const numericRule =
  * its trailing zero), so the fraction digits are counted as written; the integer digits are the value's.
  */
 export function fitsPostgresNumeric(text: string): boolean {
-  const { integer, fraction, exponent } = decimalText(text);
+  const { fraction, exponent, integerDigits } = decimalText(text);
   if (fraction.length - exponent > postgresNumericLimits.fractionDigits) return false;
-  const digits = integer + fraction;
-  let first = 0;
-  while (first < digits.length && digits.charCodeAt(first) === 0x30 /* 0 */) first++;
-  // Zero fits whatever its exponent; otherwise the first significant digit's power of ten decides.
-  return first === digits.length || integer.length - first + exponent <= postgresNumericLimits.integerDigits;
+  // Zero fits whatever its exponent (its integerDigits is 1); otherwise the value's magnitude decides.
+  return integerDigits <= postgresNumericLimits.integerDigits;
 }
 
 /**
@@ -65,13 +62,10 @@ export function fitsPostgresNumeric(text: string): boolean {
  * (8 characters as sent) reads back as 131,001 digits. The size rule counts this, not the text as sent.
  */
 export function storedNumericLength(text: string): number {
-  const { negative, integer, fraction, exponent } = decimalText(text);
+  const { negative, fraction, exponent, integerDigits } = decimalText(text);
   const scale = Math.max(0, fraction.length - exponent);
-  const digits = integer + fraction;
-  let first = 0;
-  while (first < digits.length && digits.charCodeAt(first) === 0x30 /* 0 */) first++;
-  const integerDigits = first === digits.length ? 1 : Math.max(1, integer.length - first + exponent);
-  return (negative ? 1 : 0) + integerDigits + (scale > 0 ? 1 + scale : 0);
+  // A value below 1 is printed with a single 0 before the point.
+  return (negative ? 1 : 0) + Math.max(1, integerDigits) + (scale > 0 ? 1 + scale : 0);
 }
 
 /** One step from a container of the metadata down to the offending value. */

@@ -30,6 +30,11 @@ export interface DecimalText {
   fraction: string;
   /** NaN never; an exponent too long for a double becomes ±Infinity or a rounded value, both far out of range. */
   exponent: number;
+  /** integer + fraction, and the index in it of the first digit that is not 0 (-1 for a zero). */
+  digits: string;
+  firstSignificant: number;
+  /** How many digits the value has before the decimal point (0 or less below 1); 1 for a zero. */
+  integerDigits: number;
 }
 
 export function decimalText(text: string): DecimalText {
@@ -38,12 +43,15 @@ export function decimalText(text: string): DecimalText {
   if (end < 0) end = text.indexOf("E");
   const mantissa = text.slice(negative ? 1 : 0, end < 0 ? text.length : end);
   const dot = mantissa.indexOf(".");
-  return {
-    negative,
-    integer: dot < 0 ? mantissa : mantissa.slice(0, dot),
-    fraction: dot < 0 ? "" : mantissa.slice(dot + 1),
-    exponent: end < 0 ? 0 : Number(text.slice(end + 1)),
-  };
+  const integer = dot < 0 ? mantissa : mantissa.slice(0, dot);
+  const fraction = dot < 0 ? "" : mantissa.slice(dot + 1);
+  const exponent = end < 0 ? 0 : Number(text.slice(end + 1));
+  const digits = integer + fraction;
+  let first = 0;
+  while (first < digits.length && digits.charCodeAt(first) === 0x30 /* 0 */) first++;
+  const firstSignificant = first === digits.length ? -1 : first;
+  const integerDigits = firstSignificant < 0 ? 1 : integer.length - firstSignificant + exponent;
+  return { negative, integer, fraction, exponent, digits, firstSignificant, integerDigits };
 }
 
 /**
@@ -51,14 +59,11 @@ export function decimalText(text: string): DecimalText {
  * (`1.50e3`, `1500` and `15E2` all give "15e3"); "0" for every zero, since a stored number has no sign of zero.
  */
 function decimalValue(text: string): string {
-  const { negative, integer, fraction, exponent } = decimalText(text);
-  const digits = integer + fraction;
-  let first = 0;
-  while (first < digits.length && digits.charCodeAt(first) === 0x30 /* 0 */) first++;
-  if (first === digits.length) return "0";
+  const { negative, digits, firstSignificant, integerDigits } = decimalText(text);
+  if (firstSignificant < 0) return "0";
   let last = digits.length;
   while (digits.charCodeAt(last - 1) === 0x30) last--;
-  return `${negative ? "-" : ""}${digits.slice(first, last)}e${integer.length - 1 - first + exponent}`;
+  return `${negative ? "-" : ""}${digits.slice(firstSignificant, last)}e${integerDigits - 1}`;
 }
 
 /** Whether `value` (what JSON.parse made of `source`) is the number `source` means, so JSON.stringify keeps it. */
