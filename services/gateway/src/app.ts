@@ -7,9 +7,11 @@ import { requestContext } from "./middleware/request-context.ts";
 import type { EventPublisher } from "./publisher.ts";
 import { RateLimiter } from "./rate-limit.ts";
 import { type EventReads, type StatsQueries, StoreUnavailable } from "./reads.ts";
+import { routeMiss } from "./route-miss.ts";
 import { eventsReadRoutes } from "./routes/events-read.ts";
 import { healthRoutes, type Readiness } from "./routes/health.ts";
 import { ingestRoutes } from "./routes/ingest.ts";
+import { referenceRoutes } from "./routes/reference.ts";
 import { statsRoutes } from "./routes/stats.ts";
 
 export interface GatewayDeps {
@@ -49,15 +51,17 @@ export function createApp(deps: GatewayDeps) {
   // allowed to send, or a little more (an SDK's batch just over the limit, announced by Content-Length), still
   // reads its answer and gets a clean close; a slow or far oversized sender cannot hold the socket for long.
   const drainBudget = { maxBytes: 2 * deps.limits.maxBodyBytes, maxMs: 1000 };
-  return new Hono<GatewayEnv>()
+  const app = new Hono<GatewayEnv>()
     .use(requestContext(deps.log))
     .use(earlyAnswer(drainBudget))
     .route("/", healthRoutes(deps.readiness))
     .route("/v1", ingestRoutes({ ...deps, now, limiter }))
     .route("/v1", eventsReadRoutes({ ...deps, now, limiter }))
-    .route("/v1/stats", statsRoutes({ ...deps, now, limiter }))
-    .notFound((c) => errorResponse(c, new ApiError("NOT_FOUND", `No route for ${c.req.method} ${c.req.path}.`)))
-    .onError((err, c) => errorResponse(c, err));
+    .route("/v1/stats", statsRoutes({ ...deps, now, limiter }));
+  // Last, so that the reference sees every route registered above.
+  app.route("/", referenceRoutes(app));
+  const miss = routeMiss(() => app.routes);
+  return app.notFound((c) => errorResponse(c, miss(c))).onError((err, c) => errorResponse(c, err));
 }
 
 export type { EventPublisher } from "./publisher.ts";
