@@ -81,6 +81,10 @@ export class KeyRing {
     this.#records.set(record.id, { record, hash: Buffer.from(record.hash, "hex") });
   }
 
+  has(id: string): boolean {
+    return this.#records.has(id);
+  }
+
   delete(id: string): void {
     this.#records.delete(id);
   }
@@ -143,15 +147,29 @@ export async function revokeKey(kv: KV, id: string): Promise<ApiKeyRecord | unde
  */
 export async function watchKeys(kv: KV, ring: KeyRing, log: Logger): Promise<{ stop(): void }> {
   const { promise: loaded, resolve } = Promise.withResolvers<void>();
-  const watch = await kv.watch({ initializedFn: resolve });
+  let initialized = false;
+  const watch = await kv.watch({
+    initializedFn: () => {
+      initialized = true;
+      resolve();
+    },
+  });
   void (async () => {
     for await (const entry of watch) {
       if (entry.operation !== "PUT") {
         ring.delete(entry.key);
+        if (initialized) log.info({ keyId: entry.key }, "api key deleted");
         continue;
       }
       try {
-        ring.put(parseKeyRecord(entry.value));
+        const record = parseKeyRecord(entry.value);
+        const known = ring.has(record.id);
+        ring.put(record);
+        // Changes after the initial load: an operator created or revoked a key (never the key itself).
+        if (initialized && (record.revoked_at || !known)) {
+          const { id: keyId, name, scopes } = record;
+          log.info({ keyId, name, scopes }, record.revoked_at ? "api key revoked" : "api key created");
+        }
       } catch (err) {
         log.error({ err, keyId: entry.key }, "ignoring unreadable api key record");
       }

@@ -11,6 +11,8 @@ export function createLogger(
       level: options.level,
       base: { service: options.service },
       timestamp: pino.stdTimeFunctions.isoTime,
+      // "level":"info" rather than 30: readable by people and by log shippers without a mapping table.
+      formatters: { level: (label) => ({ level: label }) },
       redact: {
         paths: ["headers.authorization", 'headers["x-api-key"]', "apiKey", "*.apiKey"],
         censor: "[redacted]",

@@ -22,7 +22,7 @@ export async function startWatched(
   let stopping = false;
   const scan = () => {
     for (const line of service.lines) {
-      if ((line.level ?? 0) < 40) continue;
+      if (!["warn", "error", "fatal"].includes(line.level ?? "")) continue;
       watched.warningCount++;
       if (watched.warnings.length < 3) watched.warnings.push(`${line.msg ?? ""} ${JSON.stringify(line.err ?? "")}`);
     }

@@ -9,7 +9,7 @@ const repoRoot = path.resolve(import.meta.dirname, "..", "..");
 
 export interface LogLine {
   msg?: string;
-  level?: number;
+  level?: string;
   [field: string]: unknown;
 }
 

@@ -24,8 +24,21 @@ import { keysCommand, keysUsage } from "./keys.ts";
 import { rollupsCommand, rollupsUsage } from "./rollups.ts";
 
 const usage = `usage:\n${keysUsage}\n${dlqUsage}\n${rollupsUsage}`;
+const groupUsage: Record<string, string> = { keys: keysUsage, dlq: dlqUsage, rollups: rollupsUsage };
+
+/** The usage asked for with --help, -h or `help` anywhere on the line: the group's when one is named. */
+function helpAsked(argv: string[]): string | undefined {
+  if (!argv.some((arg) => arg === "--help" || arg === "-h") && argv[0] !== "help") return undefined;
+  const group = argv.find((arg) => Object.hasOwn(groupUsage, arg));
+  return `usage:\n${group ? groupUsage[group] : usage.slice("usage:\n".length)}`;
+}
 
 async function main(argv: string[]): Promise<void> {
+  const help = helpAsked(argv);
+  if (help) {
+    process.stdout.write(`${help}\n`);
+    return;
+  }
   const env = parseEnv(
     {
       NATS_URL: natsUrlVar,

@@ -46,10 +46,11 @@ export function requireScope(deps: AuthDeps, scope: Scope) {
         headers: { "WWW-Authenticate": 'Bearer realm="evpipe"' },
       });
     }
+    // Set before the scope check, so the request's log line names the key a 403 was given to.
+    c.set("apiKey", auth.key);
     if (!auth.key.scopes.includes(scope)) {
       throw new ApiError("FORBIDDEN", `This API key lacks the "${scope}" scope.`);
     }
-    c.set("apiKey", auth.key);
     deps.usage.touch(auth.key.id, deps.now());
     const waitMs = deps.limiter.take(auth.key);
     if (waitMs > 0) {

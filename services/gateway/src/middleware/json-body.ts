@@ -7,18 +7,25 @@ import { ApiError } from "../errors.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
-/** `application/json`, optionally with `charset=utf-8` (any case); nothing else. */
-export function isJsonContentType(header: string | undefined): boolean {
-  if (!header) return false;
-  const [type, ...params] = header.split(";").map((part) => part.trim().toLowerCase());
-  if (type !== "application/json") return false;
-  return params.every((param) => param === "" || param.replaceAll('"', "") === "charset=utf-8");
+/**
+ * Why a Content-Type is refused, or undefined for `application/json`, optionally with `charset=utf-8` (any
+ * case). A JSON body in another charset is named as such, so its sender knows what to change.
+ */
+export function contentTypeProblem(header: string | undefined): string | undefined {
+  const [type, ...params] = (header ?? "").split(";").map((part) => part.trim().toLowerCase());
+  if (type !== "application/json") return "Content-Type must be application/json.";
+  for (const param of params) {
+    const [name, value = ""] = param.split("=").map((part) => part.trim().replaceAll('"', ""));
+    if (param === "" || (name === "charset" && value === "utf-8")) continue;
+    if (name === "charset") return `The charset "${value}" is not supported; send the JSON as charset=utf-8.`;
+    return `The Content-Type parameter "${param}" is not supported; send application/json.`;
+  }
+  return undefined;
 }
 
 export const requireJson = createMiddleware<GatewayEnv>(async (c, next) => {
-  if (!isJsonContentType(c.req.header("content-type"))) {
-    throw new ApiError("UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json.");
-  }
+  const problem = contentTypeProblem(c.req.header("content-type"));
+  if (problem) throw new ApiError("UNSUPPORTED_MEDIA_TYPE", problem);
   await next();
 });
 

@@ -4,6 +4,9 @@ import type { GatewayEnv } from "../context.ts";
 import { uuidv7 } from "../ids.ts";
 
 const wellFormedRequestId = /^[A-Za-z0-9._-]{1,128}$/;
+// Asked every few seconds by orchestrators and Prometheus: logged at debug when they succeed, so they do not
+// bury the requests of producers and analysts.
+const probePaths = new Set(["/healthz", "/readyz", "/metrics"]);
 
 /**
  * Takes the caller's X-Request-Id when well-formed (else makes one), returns it on every response, and logs
@@ -29,6 +32,7 @@ export function requestContext(log: Logger) {
       unreadBody: c.get("unreadBody"),
     };
     if (status >= 500) requestLog.error(line, "request failed");
+    else if (probePaths.has(c.req.path) && status < 400) requestLog.debug(line, "request");
     else requestLog.info(line, "request");
   });
 }
