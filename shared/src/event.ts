@@ -203,11 +203,34 @@ function issuePathItem({ container, key, value }: MetadataPathStep): v.IssuePath
 const isJsonObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value) && !isRawJsonNumber(value);
 
+/**
+ * A strict object that names every unknown key: valibot's strictObject stops at the first one it meets, so a
+ * check after it reads the object from that issue and names the others (a client fixes them all at once).
+ */
+export function closedObject<const TEntries extends v.ObjectEntries>(
+  entries: TEntries,
+  message: v.ErrorMessage<v.StrictObjectIssue>,
+  unknownKey: string,
+) {
+  return v.pipe(
+    v.strictObject(entries, message),
+    v.rawCheck(({ dataset, addIssue }) => {
+      const first = dataset.issues?.find((issue) => issue.expected === "never" && issue.path?.length === 1)?.path?.[0];
+      if (first?.type !== "object") return;
+      const input = first.input;
+      for (const key of Object.keys(input)) {
+        if (key === first.key || Object.hasOwn(entries, key)) continue;
+        addIssue({ message: unknownKey, path: [{ type: "object", origin: "key", input, key, value: input[key] }] });
+      }
+    }),
+  );
+}
+
 /** valibot's object schemas take arrays for objects; JSON bodies must not. */
 export function jsonObject<const TEntries extends v.ObjectEntries>(entries: TEntries) {
   return v.pipe(
     v.custom<Record<string, unknown>>(isJsonObject, "must be a JSON object"),
-    v.strictObject(entries, objectMessage),
+    closedObject(entries, objectMessage, "is not a known field"),
   );
 }
 

@@ -4,7 +4,7 @@ import type { GatewayEnv } from "../context.ts";
 import { ApiError } from "../errors.ts";
 import { type AuthDeps, requireScope } from "../middleware/auth.ts";
 import type { EventPosition, EventReads, StoredEvent } from "../reads.ts";
-import { integerParam, parseQuery } from "./read-params.ts";
+import { integerParam, parseQuery, queryObject } from "./read-params.ts";
 
 export const storedEventResponse = v.object({
   id: v.string(),
@@ -47,18 +47,15 @@ const cursorParam = v.pipe(
   v.check((cursor) => cursor !== undefined, "is not a cursor this API returned"),
 );
 
-const userEventsQuery = v.strictObject(
-  {
-    user_id: v.pipe(
-      v.string("is required"),
-      v.minLength(1, "must be 1 to 128 characters"),
-      v.maxLength(128, "must be 1 to 128 characters"),
-    ),
-    limit: integerParam(20, 1, 100),
-    cursor: v.optional(cursorParam),
-  },
-  (issue) => (issue.expected === "never" ? "is not a known parameter" : "is required"),
-);
+const userEventsQuery = queryObject({
+  user_id: v.pipe(
+    v.string("is required"),
+    v.minLength(1, "must be 1 to 128 characters"),
+    v.maxLength(128, "must be 1 to 128 characters"),
+  ),
+  limit: integerParam(20, 1, 100),
+  cursor: v.optional(cursorParam),
+});
 
 export interface EventsReadDeps extends AuthDeps {
   eventReads: EventReads;

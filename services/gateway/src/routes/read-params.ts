@@ -1,4 +1,4 @@
-import { isUtcDay, wholeNumberText } from "@evpipe/shared";
+import { closedObject, isUtcDay, wholeNumberText } from "@evpipe/shared";
 import * as v from "valibot";
 import { ApiError, parseOrReject } from "../errors.ts";
 
@@ -15,8 +15,15 @@ const rangeDays = (from: string, to: string) => (Date.parse(to) - Date.parse(fro
 
 /** `from` and `to` (UTC days, inclusive) plus the given parameters; see checkRange for how they relate. */
 export function rangeQuery<const TEntries extends v.ObjectEntries>(entries: TEntries) {
-  return v.strictObject({ from: dayParam, to: dayParam, ...entries }, (issue) =>
-    issue.expected === "never" ? "is not a known parameter" : "is required",
+  return queryObject({ from: dayParam, to: dayParam, ...entries });
+}
+
+/** Query parameters: each unknown one named, each missing one required. */
+export function queryObject<const TEntries extends v.ObjectEntries>(entries: TEntries) {
+  return closedObject(
+    entries,
+    (issue) => (issue.expected === "never" ? "is not a known parameter" : "is required"),
+    "is not a known parameter",
   );
 }
 

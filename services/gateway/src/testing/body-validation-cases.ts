@@ -59,6 +59,18 @@ export const bodyValidationCases: ValidationCase[] = [
     details: { dry_run: ["is not a known field"] },
   },
   {
+    name: "a batch whose fourth event has two unknown fields, beside an unknown batch field",
+    path: "/v1/events/batch",
+    body: { events: [valid, valid, valid, { ...valid, foo: 1, bar: 2 }], dry_run: true },
+    status: 400,
+    code: "VALIDATION_ERROR",
+    details: {
+      "events.3.foo": ["is not a known field"],
+      "events.3.bar": ["is not a known field"],
+      dry_run: ["is not a known field"],
+    },
+  },
+  {
     name: "a single event sent as a batch item array",
     path: "/v1/events/batch",
     body: { events: [[valid]] },
@@ -102,6 +114,16 @@ export const bodyValidationCases: ValidationCase[] = [
     status: 400,
     code: "VALIDATION_ERROR",
     details: { constructor: ["is not a known field"] },
+  },
+  {
+    name: "__proto__, constructor and prototype keys at the top",
+    body: undefined,
+    raw: '{"event":"a","user_id":"u","__proto__":{},"constructor":{},"prototype":{}}',
+    status: 400,
+    code: "VALIDATION_ERROR",
+    details: Object.fromEntries(
+      ["__proto__", "constructor", "prototype"].map((key) => [key, ["is not a known field"]]),
+    ),
   },
   {
     name: "client_ts in year 0000",

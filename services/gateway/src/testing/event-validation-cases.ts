@@ -209,10 +209,22 @@ export const eventValidationCases: ValidationCase[] = [
     details: { timestamp: ["is not a known field"] },
   },
   {
-    name: "several broken rules at once",
-    body: { event: "", user_id: 7, extra: 1 },
+    name: "two unknown top-level fields",
+    body: { ...valid, foo: 1, bar: { baz: 2 } },
     status: 400,
     code: "VALIDATION_ERROR",
-    details: { event: [textRule], user_id: [textRule], extra: ["is not a known field"] },
+    details: { foo: ["is not a known field"], bar: ["is not a known field"] },
+  },
+  {
+    name: "several broken rules at once",
+    body: { event: "", user_id: 7, extra: 1, more: null },
+    status: 400,
+    code: "VALIDATION_ERROR",
+    details: {
+      event: [textRule],
+      user_id: [textRule],
+      extra: ["is not a known field"],
+      more: ["is not a known field"],
+    },
   },
 ];

@@ -24,7 +24,14 @@ export function itRefusesInvalidQueries(queries: readonly InvalidReadQuery[], ma
     const { gateway, get } = makeGateway();
     const { res, body } = await get(path);
     expect(res.status, JSON.stringify(body)).toBe(400);
-    expect(body).toEqual(errorEnvelope(res.headers, "VALIDATION_ERROR", "1 query parameter(s) are invalid.", details));
+    expect(body).toEqual(
+      errorEnvelope(
+        res.headers,
+        "VALIDATION_ERROR",
+        `${Object.keys(details).length} query parameter(s) are invalid.`,
+        details,
+      ),
+    );
     expect(gateway.reads).toEqual([]);
   });
 }
