@@ -39,7 +39,8 @@ export function createDb(options: {
 async function adminClient(url: string): Promise<pg.Client> {
   const admin = new URL(url);
   admin.pathname = "/postgres";
-  const client = new pg.Client({ connectionString: admin.toString() });
+  // A host that drops packets would otherwise hold `pnpm migrate` forever.
+  const client = new pg.Client({ connectionString: admin.toString(), connectionTimeoutMillis: 5_000 });
   client.on("error", () => {});
   await client.connect();
   return client;

@@ -19,26 +19,28 @@ export function natsConnected(nc: NatsConnection): boolean {
   return !nc.isClosed() && connectedState.get(nc) === true;
 }
 
+/** The server list as it may be logged: no user, password or token. */
+export function natsUrlForLog(servers: string): string {
+  return servers
+    .split(",")
+    .map((server) => server.trim().replace(/^([a-z]+:\/\/)[^@/]*@/i, "$1"))
+    .join(",");
+}
+
 /**
  * Connects and keeps reconnecting forever: nats.js gives up after ~20 s by default, which would leave a
- * running service permanently cut off after a NATS restart.
+ * running service permanently cut off after a NATS restart. Until the first connection it waits too (unless
+ * `waitOnFirstConnect` is false), logging "waiting for NATS at ..." at once and then every `waitLogEveryMs`,
+ * so a service started before NATS comes up when NATS does instead of hanging silently.
  */
 export async function connectNats(options: {
   servers: string;
   name: string;
   log: Logger;
   waitOnFirstConnect?: boolean;
+  waitLogEveryMs?: number;
 }): Promise<NatsConnection> {
-  const nc = await connect({
-    servers: options.servers,
-    name: options.name,
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 250,
-    waitOnFirstConnect: options.waitOnFirstConnect ?? true,
-    pingInterval: 10_000,
-    // nats.js otherwise builds an Error per request to keep an async stack trace: measurable per request.
-    noAsyncTraces: true,
-  });
+  const nc = await firstConnection(options);
   connectedState.set(nc, true);
   void (async () => {
     for await (const status of nc.status()) {
@@ -49,6 +51,50 @@ export async function connectNats(options: {
     }
   })();
   return nc;
+}
+
+/**
+ * One attempt at a time rather than nats.js's own waitOnFirstConnect, which retries in silence: each failed
+ * attempt says why (refused, timed out, authorization), and the log line carries it.
+ */
+async function firstConnection(options: {
+  servers: string;
+  name: string;
+  log: Logger;
+  waitOnFirstConnect?: boolean;
+  waitLogEveryMs?: number;
+}): Promise<NatsConnection> {
+  const where = natsUrlForLog(options.servers);
+  const started = Date.now();
+  let loggedAt: number | undefined;
+  for (;;) {
+    try {
+      const nc = await connect({
+        servers: options.servers,
+        name: options.name,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 250,
+        // A silently dropped connection attempt (a firewall) fails after this and is tried again.
+        timeout: 5000,
+        pingInterval: 10_000,
+        // nats.js otherwise builds an Error per request to keep an async stack trace: measurable per request.
+        noAsyncTraces: true,
+      });
+      if (loggedAt !== undefined) {
+        options.log.info({ natsUrl: where, waitedMs: Date.now() - started }, `connected to NATS at ${where}`);
+      }
+      return nc;
+    } catch (err) {
+      if (options.waitOnFirstConnect === false) throw err;
+      const now = Date.now();
+      if (loggedAt === undefined || now - loggedAt >= (options.waitLogEveryMs ?? 10_000)) {
+        loggedAt = now;
+        const reason = err instanceof Error ? err.message : String(err);
+        options.log.info({ natsUrl: where, reason, waitedMs: now - started }, `waiting for NATS at ${where}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
 }
 
 export interface StreamSettings {
