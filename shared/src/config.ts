@@ -110,3 +110,14 @@ export const namespaceVar = v.optional(
 
 export const natsUrlVar = urlVar("nats://127.0.0.1:4222", ["nats:", "tls:", "ws:", "wss:"]);
 export const databaseUrlVar = urlVar("postgres://postgres@127.0.0.1:5432/events", ["postgres:", "postgresql:"]);
+
+/** A yes/no variable, written `true` or `false`. */
+export function booleanVar(fallback: boolean) {
+  return v.optional(
+    v.pipe(
+      v.picklist(["true", "false"], "must be true or false"),
+      v.transform((value) => value === "true"),
+    ),
+    String(fallback) as "true" | "false",
+  );
+}

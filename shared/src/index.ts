@@ -6,6 +6,7 @@ export * from "./event.ts";
 export * from "./json-text.ts";
 export * from "./limits.ts";
 export * from "./logger.ts";
+export * from "./metrics.ts";
 export * from "./names.ts";
 export * from "./nats.ts";
 export * from "./parse.ts";

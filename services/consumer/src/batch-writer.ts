@@ -1,9 +1,17 @@
 import { classifyFailure, type Database, type Failure, type KnownUsers, storedIds, storeEvents } from "@evpipe/db";
-import { decodeEnvelope, type EnvelopeEvent, type EnvelopeSchema, type Logger, messageHeaders } from "@evpipe/shared";
+import {
+  decodeEnvelope,
+  type EnvelopeEvent,
+  type EnvelopeSchema,
+  type Logger,
+  messageHeaders,
+  secondsSince,
+} from "@evpipe/shared";
 import type { Kysely } from "kysely";
 import type { JsMsg } from "nats";
 import { type HistoryStore, noHistory } from "./failure-history.ts";
 import { writeIsolating } from "./isolating-write.ts";
+import type { WriterMetrics } from "./metrics.ts";
 import { carryOut, type ExecutorDeps } from "./settle-executor.ts";
 import { type Delivery, settle, type WriteOutcome } from "./settlement.ts";
 
@@ -14,6 +22,7 @@ export interface BatchWriterDeps extends ExecutorDeps {
   knownUsers: KnownUsers;
   history: HistoryStore;
   retryDelayUnitMs: number;
+  metrics?: WriterMetrics;
 }
 
 interface Read {
@@ -81,7 +90,14 @@ async function write(deps: BatchWriterDeps, reads: readonly Read[]): Promise<Wri
   const store = async (events: readonly EnvelopeEvent[]) => {
     // A split write runs one statement after another: keep the messages from being redelivered meanwhile.
     if (statements++ > 0) for (const { msg } of reads) msg.working();
-    await storeEvents(deps.db, events, deps.knownUsers);
+    const started = performance.now();
+    try {
+      const inserted = await storeEvents(deps.db, events, deps.knownUsers);
+      deps.metrics?.eventsStored.inc(inserted.length);
+    } finally {
+      deps.metrics?.writeDuration.observe(secondsSince(started));
+      deps.metrics?.writeEvents.observe(events.length);
+    }
   };
   return writeIsolating(
     store,

@@ -1,4 +1,12 @@
-import { camelCased, integerVar, parseConfig, serviceConfigFrom, serviceEnv, wholeNumberText } from "@evpipe/shared";
+import {
+  camelCased,
+  integerVar,
+  metricsEnabledVar,
+  parseConfig,
+  serviceConfigFrom,
+  serviceEnv,
+  wholeNumberText,
+} from "@evpipe/shared";
 import * as v from "valibot";
 
 /** The consumer's own variables; each is the config field of its camelCase name (ACK_WAIT_MS -> ackWaitMs). */
@@ -17,6 +25,9 @@ const consumerEnv = {
   // Test seam for the crash-between-dead-letter-and-term test; unset in production.
   FAULT_INJECTION: v.optional(v.picklist(["crash-after-dead-letter"], "must be crash-after-dead-letter")),
   SHUTDOWN_TIMEOUT_MS: integerVar(20_000, 100, 300_000),
+  METRICS_ENABLED: metricsEnabledVar,
+  // How often consumer lag, DLQ depth and stream size are read from JetStream; never per scrape or message.
+  METRICS_SAMPLE_INTERVAL_MS: integerVar(5000, 100, 600_000),
 };
 
 const consumerConfig = v.pipe(

@@ -5,6 +5,7 @@ import type { JetStreamClient, JetStreamManager, KV } from "nats";
 import { writeBatch } from "./batch-writer.ts";
 import { scheduleCompaction } from "./compaction.ts";
 import { kvHistoryStore } from "./failure-history.ts";
+import type { WriterMetrics } from "./metrics.ts";
 import { provisionWriterConsumer } from "./provision.ts";
 import { WriterLoop } from "./writer-loop.ts";
 
@@ -32,6 +33,8 @@ export interface ConsumerDeps {
   compactIntervalMs: number;
   /** Test seam: runs after a dead letter's PubAck and before the original is settled. */
   afterDeadLetter?: () => void;
+  /** Absent with METRICS_ENABLED=false. */
+  metrics?: WriterMetrics;
 }
 
 export type { ConsumerState, ConsumerStatus } from "./writer-loop.ts";
@@ -48,6 +51,7 @@ export function createConsumer(deps: ConsumerDeps) {
     history: kvHistoryStore(deps.historyBucket),
     retryDelayUnitMs: deps.retryDelayUnitMs,
     ...(deps.afterDeadLetter ? { afterDeadLetter: deps.afterDeadLetter } : {}),
+    metrics: deps.metrics,
   };
   const loop = new WriterLoop({
     log: deps.log,

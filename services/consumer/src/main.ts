@@ -8,17 +8,32 @@ import {
   natsNames,
   provisionStreams,
 } from "@evpipe/shared";
-import { serve } from "@hono/node-server";
+import { createAdaptorServer } from "@hono/node-server";
+import type { NatsConnection } from "nats";
 import { loadConsumerConfig } from "./config.ts";
-import { createConsumer } from "./consumer.ts";
+import { type ConsumerStatus, createConsumer } from "./consumer.ts";
 import { createHealthApp } from "./health.ts";
+import { startJetStreamSampler } from "./jetstream-sampler.ts";
+import { listenOrExit } from "./listen.ts";
+import { createConsumerMetrics } from "./metrics.ts";
 import { openHistoryBucket } from "./provision.ts";
 
 const config = loadConfigOrExit("consumer", loadConsumerConfig);
 
 const log = createLogger({ service: "consumer", level: config.logLevel });
+let consumer: ReturnType<typeof createConsumer> | undefined;
+let nc: NatsConnection | undefined;
+const status = (): ConsumerStatus => consumer?.status() ?? { state: "starting", ready: false };
+const metrics = config.metricsEnabled ? createConsumerMetrics(status) : undefined;
+
+// Bound before anything else: a port already taken stops the start with one line, before any message is pulled.
+const health = createAdaptorServer({
+  fetch: createHealthApp(status, () => nc !== undefined && natsConnected(nc), metrics?.registry).fetch,
+});
+const healthPort = await listenOrExit(health, config.healthPort, log);
+
 const names = natsNames(config.namespace);
-const nc = await connectNats({ servers: config.natsUrl, name: "evpipe-consumer", log });
+nc = await connectNats({ servers: config.natsUrl, name: "evpipe-consumer", log });
 const jsm = await nc.jetstreamManager();
 await provisionStreams(jsm, names, config.streams);
 const db = createDb({
@@ -37,7 +52,7 @@ const compactionDb = createDb({
 const js = nc.jetstream();
 const historyBucket = await openHistoryBucket(js, names, config.streams.eventsMaxAgeMs);
 
-const consumer = createConsumer({
+consumer = createConsumer({
   log,
   js,
   jsm,
@@ -53,25 +68,27 @@ const consumer = createConsumer({
   ackWaitMs: config.ackWaitMs,
   probeIntervalMs: config.dbProbeIntervalMs,
   compactIntervalMs: config.rollupCompactIntervalMs,
+  metrics,
   ...(config.faultInjection === "crash-after-dead-letter"
     ? { afterDeadLetter: () => process.kill(process.pid, "SIGKILL") }
     : {}),
 });
 await consumer.start();
-
-const health = serve(
-  { fetch: createHealthApp(consumer.status, () => natsConnected(nc)).fetch, port: config.healthPort },
-  (info) => log.info({ port: info.port }, "health listening"),
-);
+// After start, which provisions the durable consumer the sampler reads.
+const sampler =
+  metrics && startJetStreamSampler({ jsm, names, gauges: metrics, log, intervalMs: config.metricsSampleIntervalMs });
 
 installShutdown({
   log,
   timeoutMs: config.shutdownTimeoutMs,
   close: async () => {
-    await consumer.stop();
+    await sampler?.stop();
+    await consumer?.stop();
     await new Promise<void>((resolve) => health.close(() => resolve()));
-    await nc.drain();
+    await nc?.drain();
     await db.destroy();
     await compactionDb.destroy();
   },
 });
+// Logged once consuming: supervisors and tests take this line as "started" (/readyz said "starting" until now).
+log.info({ port: healthPort }, "health listening");

@@ -2,6 +2,7 @@ import type { DeadLetter } from "@evpipe/shared";
 import type { JetStreamClient, JsMsg } from "nats";
 import { describe, expect, it } from "vitest";
 import { type FailureHistory, type HistoryStore, noHistory } from "./failure-history.ts";
+import { createConsumerMetrics } from "./metrics.ts";
 import { carryOut } from "./settle-executor.ts";
 import type { Settlement } from "./settlement.ts";
 
@@ -18,7 +19,9 @@ const letter: DeadLetter = {
 };
 
 /** What the executor did to one message, to the DLQ and to the history, in order. */
-function world(options: { publishFails?: boolean; historyFails?: boolean; ackAckFails?: boolean } = {}) {
+function world(
+  options: { publishFails?: boolean; historyFails?: boolean; ackAckFails?: boolean; duplicate?: boolean } = {},
+) {
   const calls: string[] = [];
   // Only the members carryOut uses; the rest of JsMsg is never touched.
   const msg = {
@@ -38,6 +41,7 @@ function world(options: { publishFails?: boolean; historyFails?: boolean; ackAck
     publish: async () => {
       calls.push("publish");
       if (options.publishFails) throw new Error("DLQ unavailable");
+      return { stream: "EVENTS_DLQ", seq: 1, duplicate: options.duplicate ?? false };
     },
   } as unknown as JetStreamClient;
   const history: HistoryStore = {
@@ -50,8 +54,16 @@ function world(options: { publishFails?: boolean; historyFails?: boolean; ackAck
       calls.push("forget");
     },
   };
-  const run = (settlement: Settlement) => carryOut({ js, dlqSubject: "events.dlq", history }, msg, settlement, silent);
-  return { calls, run };
+  const metrics = createConsumerMetrics(() => ({ state: "consuming", ready: true }));
+  const run = (settlement: Settlement) =>
+    carryOut({ js, dlqSubject: "events.dlq", history, metrics }, msg, settlement, silent);
+  /** The value of one counter series, 0 when it was never incremented. */
+  const counted = async (name: string, labels: Record<string, string>) => {
+    const metric = (await metrics.registry.getMetricsAsJSON()).find((m) => m.name === name);
+    const series = metric?.values.find((value) => Object.entries(labels).every(([k, v]) => value.labels[k] === v));
+    return series?.value ?? 0;
+  };
+  return { calls, run, counted };
 }
 
 const retry = (delayMs: number): Settlement => ({
@@ -110,5 +122,31 @@ describe("carryOut", () => {
     const lookup = world();
     await lookup.run({ kind: "giveBack", failure: transient, delayMs: 3000 });
     expect(lookup.calls).toEqual(["nak 3000"]);
+  });
+
+  it("counts a retry by its failure's code and each dead letter by reason and code, once", async () => {
+    const { run, counted } = world();
+    await run(retry(3000));
+    expect(await counted("evpipe_retries_total", { code: "40001" })).toBe(1);
+    expect(await counted("evpipe_dead_letters_total", { reason: "permanent_error", code: "22023" })).toBe(1);
+    await run({ kind: "deadLetter", letters: [letter], finish: "term", retryDelayMs: 3000, forgetHistory: false });
+    expect(await counted("evpipe_dead_letters_total", { reason: "permanent_error", code: "22023" })).toBe(2);
+  });
+
+  it("counts no dead letter the DLQ already held or did not take", async () => {
+    const again = world({ duplicate: true });
+    await again.run({
+      kind: "deadLetter",
+      letters: [letter],
+      finish: "term",
+      retryDelayMs: 3000,
+      forgetHistory: false,
+    });
+    expect(again.calls).toEqual(["publish", "term"]);
+    expect(await again.counted("evpipe_dead_letters_total", {})).toBe(0);
+    const refused = world({ publishFails: true });
+    await refused.run(retry(3000));
+    expect(await refused.counted("evpipe_dead_letters_total", {})).toBe(0);
+    expect(await refused.counted("evpipe_retries_total", {})).toBe(0);
   });
 });

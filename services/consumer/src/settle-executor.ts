@@ -1,12 +1,15 @@
 import { type DeadLetter, encodeDeadLetter, type Logger, messageHeaders } from "@evpipe/shared";
 import type { JetStreamClient, JsMsg } from "nats";
 import type { HistoryStore } from "./failure-history.ts";
+import type { WriterMetrics } from "./metrics.ts";
 import type { Settlement } from "./settlement.ts";
 
 export interface ExecutorDeps {
   js: JetStreamClient;
   dlqSubject: string;
   history: HistoryStore;
+  /** Counts retries and dead letters as they are carried out; absent when metrics are off. */
+  metrics?: Pick<WriterMetrics, "retries" | "deadLetters">;
   /** Test seam: runs after the dead letters' PubAck and before the original is settled. */
   afterDeadLetter?: () => void;
 }
@@ -19,16 +22,21 @@ async function publishDeadLetters(deps: ExecutorDeps, msg: JsMsg, letters: DeadL
     requestId: msg.headers?.get(messageHeaders.requestId) || undefined,
     data: msg.data,
   };
+  // A letter the DLQ already held (published by an earlier delivery that crashed before settling) is not
+  // counted again.
+  const duplicates = new Set<DeadLetter>();
   try {
     for (const letter of letters) {
       const { data, headers, msgID } = encodeDeadLetter(letter, origin);
-      await deps.js.publish(deps.dlqSubject, data, { msgID, headers, timeout: 5000 });
+      const ack = await deps.js.publish(deps.dlqSubject, data, { msgID, headers, timeout: 5000 });
+      if (ack.duplicate) duplicates.add(letter);
     }
   } catch (err) {
     log.error({ err }, "dead-letter publish failed, message returned");
     return false;
   }
   for (const letter of letters) {
+    if (!duplicates.has(letter)) deps.metrics?.deadLetters.labels(letter.reason, letter.errorCode || "unknown").inc();
     log.warn(
       {
         outcome: "dead_lettered",
@@ -91,6 +99,7 @@ export async function carryOut(deps: ExecutorDeps, msg: JsMsg, settlement: Settl
       // enough that the DLQ's duplicate window drops them.
       msg.nak(recorded ? settlement.delayMs : Math.min(settlement.delayMs, historyLostRetryMs));
       const { failure, delayMs, history, failedCount } = settlement;
+      deps.metrics?.retries.labels(failure.code || "unknown").inc();
       log.warn(
         {
           outcome: "retrying",

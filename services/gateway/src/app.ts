@@ -2,6 +2,7 @@ import type { EventLimits, KeyRing, KeyUsage, Logger } from "@evpipe/shared";
 import { type Context, Hono } from "hono";
 import type { GatewayEnv } from "./context.ts";
 import { ApiError } from "./errors.ts";
+import { type GatewayMetrics, metricsRoutes, requestMetrics } from "./metrics.ts";
 import { earlyAnswer } from "./middleware/early-answer.ts";
 import { requestContext } from "./middleware/request-context.ts";
 import type { EventPublisher } from "./publisher.ts";
@@ -25,6 +26,8 @@ export interface GatewayDeps {
   readiness: () => Promise<Readiness>;
   limits: EventLimits;
   now?: () => number;
+  /** Absent with METRICS_ENABLED=false: nothing is measured and /metrics answers 404. */
+  metrics?: GatewayMetrics;
 }
 
 function errorResponse(c: Context<GatewayEnv>, err: unknown) {
@@ -51,10 +54,14 @@ export function createApp(deps: GatewayDeps) {
   // allowed to send, or a little more (an SDK's batch just over the limit, announced by Content-Length), still
   // reads its answer and gets a clean close; a slow or far oversized sender cannot hold the socket for long.
   const drainBudget = { maxBytes: 2 * deps.limits.maxBodyBytes, maxMs: 1000 };
-  const app = new Hono<GatewayEnv>()
+  const app = new Hono<GatewayEnv>();
+  // First, so it times and counts every answer, early and error ones included.
+  if (deps.metrics) app.use(requestMetrics(deps.metrics));
+  app
     .use(requestContext(deps.log))
     .use(earlyAnswer(drainBudget))
     .route("/", healthRoutes(deps.readiness))
+    .route("/", metricsRoutes(deps.metrics))
     .route("/v1", ingestRoutes({ ...deps, now, limiter }))
     .route("/v1", eventsReadRoutes({ ...deps, now, limiter }))
     .route("/v1/stats", statsRoutes({ ...deps, now, limiter }));

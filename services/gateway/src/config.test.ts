@@ -17,6 +17,7 @@ describe("loadGatewayConfig", () => {
       shutdownTimeoutMs: 15_000,
       requestTimeoutMs: 30_000,
       keyUsageFlushMs: 30_000,
+      metricsEnabled: true,
     });
     expectTypeOf<GatewayConfig["keyUsageFlushMs"]>().toEqualTypeOf<number>();
   });
@@ -25,6 +26,14 @@ describe("loadGatewayConfig", () => {
     const config = loadGatewayConfig({ PORT: "9090", PUBLISH_MAX_IN_FLIGHT: "", MAX_BODY_BYTES: "2048", HOME: "/x" });
     expect(config).toMatchObject({ port: 9090, publishMaxInFlight: 4096, limits: { maxBodyBytes: 2048 } });
     expect(config).not.toHaveProperty("home");
+  });
+
+  it("turns metrics off only with METRICS_ENABLED=false, and refuses any other word", () => {
+    expect(loadGatewayConfig({ METRICS_ENABLED: "false" }).metricsEnabled).toBe(false);
+    expect(loadGatewayConfig({ METRICS_ENABLED: "true" }).metricsEnabled).toBe(true);
+    expect(() => loadGatewayConfig({ METRICS_ENABLED: "no" })).toThrow(
+      "invalid configuration: METRICS_ENABLED: must be true or false",
+    );
   });
 
   it("names every bad variable, shared and the gateway's own, without echoing a value", () => {

@@ -1,4 +1,4 @@
-import { camelCased, integerVar, parseConfig, serviceConfigFrom, serviceEnv } from "@evpipe/shared";
+import { camelCased, integerVar, metricsEnabledVar, parseConfig, serviceConfigFrom, serviceEnv } from "@evpipe/shared";
 import * as v from "valibot";
 
 /** The gateway's own variables; each is the config field of its camelCase name (PORT -> port). */
@@ -10,6 +10,7 @@ const gatewayEnv = {
   // A client that announces more body than it sends would otherwise hold its connection for 5 minutes.
   REQUEST_TIMEOUT_MS: integerVar(30_000, 100, 600_000),
   KEY_USAGE_FLUSH_MS: integerVar(30_000, 100, 3_600_000),
+  METRICS_ENABLED: metricsEnabledVar,
 };
 
 const gatewayConfig = v.pipe(

@@ -1,3 +1,4 @@
+import type { Server } from "node:net";
 import { createDb } from "@evpipe/db";
 import {
   connectNats,
@@ -5,6 +6,7 @@ import {
   installShutdown,
   KeyRing,
   KeyUsage,
+  type Logger,
   loadConfigOrExit,
   natsConnected,
   natsNames,
@@ -14,11 +16,32 @@ import {
   streamsExist,
   watchKeys,
 } from "@evpipe/shared";
-import { serve } from "@hono/node-server";
+import { createAdaptorServer } from "@hono/node-server";
 import { createApp } from "./app.ts";
 import { loadGatewayConfig } from "./config.ts";
+import { createGatewayMetrics, meteredPublisher } from "./metrics.ts";
 import { createJetStreamPublisher } from "./publisher.ts";
 import { createReadStore } from "./read-store.ts";
+
+/**
+ * Binds the port, or exits 1 after one line naming it: a port already taken is an expected condition, not an
+ * unhandled `EADDRINUSE` stack. (The consumer's listen.ts is the same; shared/ is the place for one copy.)
+ */
+function listenOrExit(server: Server, port: number, log: Logger): Promise<number> {
+  return new Promise((resolve) => {
+    const failed = (err: NodeJS.ErrnoException) => {
+      if (err.code === "EADDRINUSE") log.fatal({ port }, `port ${port} is already in use`);
+      else log.fatal({ port, errorCode: err.code, error: err.message }, `could not listen on port ${port}`);
+      process.exit(1);
+    };
+    server.once("error", failed);
+    server.listen(port, () => {
+      server.off("error", failed);
+      const address = server.address();
+      resolve(typeof address === "object" && address ? address.port : port);
+    });
+  });
+}
 
 const config = loadConfigOrExit("gateway", loadGatewayConfig);
 
@@ -38,12 +61,15 @@ const flushUsage = () =>
 const usageTimer = setInterval(flushUsage, config.keyUsageFlushMs);
 usageTimer.unref();
 
-const publisher = createJetStreamPublisher({
+const jetStreamPublisher = createJetStreamPublisher({
   nc,
   subject: names.eventsSubject,
   timeoutMs: config.publishTimeoutMs,
   maxInFlight: config.publishMaxInFlight,
 });
+// METRICS_ENABLED=false: no registry, no middleware, no /metrics (the bench's comparison).
+const metrics = config.metricsEnabled ? createGatewayMetrics() : undefined;
+const publisher = metrics ? meteredPublisher(jetStreamPublisher, metrics) : jetStreamPublisher;
 // Connects lazily: the gateway starts, and accepts events, without PostgreSQL.
 const db = createDb({ url: config.databaseUrl, maxConnections: 4, applicationName: "evpipe-gateway" });
 const app = createApp({
@@ -53,6 +79,7 @@ const app = createApp({
   usage,
   limits: config.limits,
   publisher,
+  metrics,
   readiness: async () => {
     const streams = await streamsExist(probeJsm, names).catch(() => false);
     const connected = natsConnected(nc);
@@ -60,21 +87,17 @@ const app = createApp({
   },
 });
 
-const server = serve(
-  {
-    fetch: app.fetch,
-    port: config.port,
-    serverOptions: {
-      requestTimeout: config.requestTimeoutMs,
-      headersTimeout: Math.min(config.requestTimeoutMs, 10_000),
-      // Node enforces the timeouts only when it checks connections (every 30 s by default).
-      connectionsCheckingInterval: Math.min(30_000, Math.max(100, config.requestTimeoutMs / 4)),
-    },
+const server = createAdaptorServer({
+  fetch: app.fetch,
+  serverOptions: {
+    requestTimeout: config.requestTimeoutMs,
+    headersTimeout: Math.min(config.requestTimeoutMs, 10_000),
+    // Node enforces the timeouts only when it checks connections (every 30 s by default).
+    connectionsCheckingInterval: Math.min(30_000, Math.max(100, config.requestTimeoutMs / 4)),
   },
-  (info) => {
-    log.info({ port: info.port, namespace: config.namespace, keys: keys.size }, "gateway listening");
-  },
-);
+});
+const port = await listenOrExit(server, config.port, log);
+log.info({ port, namespace: config.namespace, keys: keys.size }, "gateway listening");
 
 installShutdown({
   log,
@@ -85,7 +108,7 @@ installShutdown({
     clearInterval(usageTimer);
     await flushUsage();
     await nc.drain();
-    publisher.close();
+    jetStreamPublisher.close();
     await db.destroy();
   },
 });

@@ -12,6 +12,8 @@ import {
 } from "@evpipe/shared";
 import { pino } from "pino";
 import { createApp, type GatewayDeps } from "../app.ts";
+import { meteredPublisher } from "../metrics.ts";
+import type { EventPublisher } from "../publisher.ts";
 import { eventReadsOf, statsAnswering } from "./read-doubles.ts";
 
 export interface PublishedMessage {
@@ -42,10 +44,11 @@ function recorded<T extends object>(target: T, calls: ReadCall[]): T {
 /**
  * createApp with real keys (made by the same factory as `pnpm ops keys create`), a publisher that records
  * what JetStream would have been sent, and reads (an empty store unless given) that record every call.
+ * Given `metrics`, the publisher is metered as main.ts meters the JetStream one.
  * Integration tests in tests/ use the real JetStream and PostgreSQL.
  */
 export function createTestGateway(overrides: Partial<GatewayDeps> = {}) {
-  const { eventReads = eventReadsOf([]), stats = statsAnswering(), ...rest } = overrides;
+  const { eventReads = eventReadsOf([]), stats = statsAnswering(), publisher, ...rest } = overrides;
   const keys = new KeyRing();
   const usage = new KeyUsage();
   const records = new Map<string, ApiKeyRecord>();
@@ -54,6 +57,12 @@ export function createTestGateway(overrides: Partial<GatewayDeps> = {}) {
   let publishFailure: Error | undefined;
   // The consumer's reading of the wire format, with the limits this gateway runs with.
   const envelopeSchema = createEnvelopeSchema(rest.limits ?? defaultEventLimits);
+  const basePublisher: EventPublisher = publisher ?? {
+    async publish(events, requestId) {
+      if (publishFailure) throw publishFailure;
+      published.push({ events: decodeEnvelope(envelopeSchema, encodeEnvelope(events)), requestId });
+    },
+  };
   const app = createApp({
     log: pino({ level: "silent" }),
     eventReads: recorded(eventReads, reads),
@@ -61,14 +70,9 @@ export function createTestGateway(overrides: Partial<GatewayDeps> = {}) {
     keys,
     usage,
     limits: defaultEventLimits,
-    publisher: {
-      async publish(events, requestId) {
-        if (publishFailure) throw publishFailure;
-        published.push({ events: decodeEnvelope(envelopeSchema, encodeEnvelope(events)), requestId });
-      },
-    },
     readiness: async () => ({ ready: true, checks: { nats: true, streams: true } }),
     ...rest,
+    publisher: rest.metrics ? meteredPublisher(basePublisher, rest.metrics) : basePublisher,
   });
   return {
     app,
