@@ -151,6 +151,8 @@ function textField(limits: EventLimits) {
   const rule = `must be a string of 1 to ${limits.maxTextChars} characters without control characters`;
   return v.pipe(
     v.string(rule),
+    // What JSON Schema can say of the check below (its maxLength counts code points too).
+    v.metadata({ minLength: 1, maxLength: limits.maxTextChars, pattern: "^\\P{Cc}*$", description: rule }),
     v.check(
       (value) =>
         value.length > 0 &&
@@ -171,6 +173,7 @@ function clientTsField(limits: EventLimits, now?: () => number) {
   const futureRule = `must be at most ${Math.round(limits.maxFutureSkewMs / 1000)} seconds in the future`;
   return v.pipe(
     v.string(clientTsRule),
+    v.metadata({ format: "date-time", description: `${clientTsRule}; ${futureRule}` }),
     v.rawCheck(({ dataset, addIssue }) => {
       if (!dataset.typed) return;
       const ms = parseRfc3339(dataset.value);
@@ -181,8 +184,12 @@ function clientTsField(limits: EventLimits, now?: () => number) {
 }
 
 function metadataField(limits: EventLimits) {
+  const rule =
+    `A JSON object of at most ${limits.maxMetadataBytes} bytes serialized and ${limits.maxMetadataDepth} levels ` +
+    "deep, with no NUL character in any key or string.";
   return v.pipe(
     v.custom<Record<string, unknown>>(isJsonObject, "must be a JSON object"),
+    v.metadata({ type: "object", description: rule }),
     v.rawCheck(({ dataset, addIssue }) => {
       if (!dataset.typed) return;
       const problem = metadataProblem(dataset.value, limits);

@@ -19,9 +19,27 @@ export const errorStatus = {
 
 export type ErrorCode = keyof typeof errorStatus;
 
-export interface ErrorBody {
-  error: { code: ErrorCode; message: string; details?: Record<string, string[]>; request_id: string };
+const errorCodes = Object.keys(errorStatus) as ErrorCode[];
+
+/** The error envelope, for the given codes (all of them by default); the API reference shows it per status. */
+export function errorBodyOf(codes: readonly ErrorCode[] = errorCodes) {
+  return v.strictObject({
+    error: v.strictObject({
+      code: v.picklist(codes),
+      message: v.string(),
+      details: v.optional(
+        v.pipe(
+          v.record(v.string(), v.array(v.string())),
+          v.description("The rules each bad field broke, keyed by its dot path (`events.3.user_id`)."),
+        ),
+      ),
+      request_id: v.pipe(v.string(), v.description("The X-Request-Id of the request; quote it when reporting.")),
+    }),
+  });
 }
+
+export const errorBody = errorBodyOf();
+export type ErrorBody = v.InferOutput<typeof errorBody>;
 
 export class ApiError extends Error {
   override name = "ApiError";

@@ -3,6 +3,7 @@ import * as v from "valibot";
 import type { GatewayEnv } from "../context.ts";
 import { ApiError } from "../errors.ts";
 import { type AuthDeps, requireScope } from "../middleware/auth.ts";
+import { describeOperation, queryParameters, success } from "../openapi/describe.ts";
 import type { EventPosition, EventReads, StoredEvent } from "../reads.ts";
 import { integerParam, parseQuery, queryObject } from "./read-params.ts";
 
@@ -28,6 +29,7 @@ const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 // The cursor is the (occurred_at, id) of the last event returned, opaque to clients.
 const cursorParam = v.pipe(
   v.string(),
+  v.description("The next_cursor of the previous page."),
   v.transform((value) => {
     try {
       const [occurredAt, id] = JSON.parse(Buffer.from(value, "base64url").toString()) as unknown[];
@@ -73,10 +75,38 @@ function toResponse(event: StoredEvent): StoredEventResponse {
 const encodeCursor = (position: EventPosition) =>
   Buffer.from(JSON.stringify([position.occurredAt, position.id])).toString("base64url");
 
+const describeById = describeOperation({
+  tags: ["Events"],
+  summary: "One stored event",
+  description: "404 while the event is not stored yet: accepted events are stored within seconds.",
+  scope: "read",
+  parameters: [
+    {
+      in: "path",
+      name: "id",
+      required: true,
+      description: "The event id (any case).",
+      schema: { type: "string", format: "uuid" },
+    },
+  ],
+  responses: { 200: success("The stored event.", storedEventResponse) },
+  errors: ["VALIDATION_ERROR", "NOT_FOUND", "UNAVAILABLE"],
+});
+
+const describeByUser = describeOperation({
+  tags: ["Events"],
+  summary: "A user's events, newest first",
+  description: "Pass `next_cursor` back as `cursor` for the next page; it is null on the last one.",
+  scope: "read",
+  parameters: queryParameters(userEventsQuery),
+  responses: { 200: success("A page of the user's events.", userEventsResponse) },
+  errors: ["VALIDATION_ERROR", "UNAVAILABLE"],
+});
+
 export function eventsReadRoutes(deps: EventsReadDeps) {
   const guard = requireScope(deps, "read");
   return new Hono<GatewayEnv>()
-    .get("/events/:id", guard, async (c) => {
+    .get("/events/:id", describeById, guard, async (c) => {
       const id = c.req.param("id");
       if (!uuid.test(id)) {
         throw new ApiError("VALIDATION_ERROR", "1 path parameter(s) are invalid.", {
@@ -91,7 +121,7 @@ export function eventsReadRoutes(deps: EventsReadDeps) {
         );
       return c.json(toResponse(event));
     })
-    .get("/events", guard, async (c) => {
+    .get("/events", describeByUser, guard, async (c) => {
       const { user_id, limit, cursor } = parseQuery(userEventsQuery, c.req.query());
       // One more than asked for says whether there is a next page.
       const found = await deps.eventReads.byUser(user_id, limit + 1, cursor);

@@ -1,17 +1,32 @@
 import { createIngestSchemas, type EnvelopeEvent, type EventLimits, type IngestEvent } from "@evpipe/shared";
 import { type Context, Hono } from "hono";
-import type * as v from "valibot";
+import * as v from "valibot";
 import type { GatewayEnv } from "../context.ts";
 import { ApiError, parseOrReject } from "../errors.ts";
 import { uuidv7 } from "../ids.ts";
 import { type AuthDeps, requireScope } from "../middleware/auth.ts";
 import { readJson, requireJson } from "../middleware/json-body.ts";
+import { describeOperation, json, success } from "../openapi/describe.ts";
 import type { EventPublisher } from "../publisher.ts";
 
 export interface IngestDeps extends AuthDeps {
   publisher: EventPublisher;
   limits: EventLimits;
 }
+
+const eventId = v.pipe(v.string(), v.uuid());
+const receivedAt = v.pipe(v.string(), v.isoTimestamp());
+export const acceptedEventResponse = v.object({ id: eventId, status: v.literal("accepted"), received_at: receivedAt });
+export const acceptedBatchResponse = v.object({ accepted: v.number(), ids: v.array(eventId), received_at: receivedAt });
+
+const bodyErrors = [
+  "INVALID_JSON",
+  "VALIDATION_ERROR",
+  "PAYLOAD_TOO_LARGE",
+  "UNSUPPORTED_MEDIA_TYPE",
+  "UNAVAILABLE",
+] as const;
+const accepted = "Accepted: JetStream has the events durably; each will be stored exactly once by id or dead-lettered.";
 
 const validate = <TSchema extends v.GenericSchema>(schema: TSchema, input: unknown) =>
   parseOrReject(schema, input, "field(s) break the event rules");
@@ -45,15 +60,40 @@ export function ingestRoutes(deps: IngestDeps) {
 
   // Guards per route, not with use(): sibling routers share the /v1 mount.
   const guards = [requireScope(deps, "ingest"), requireJson] as const;
+  const describeEvent = describeOperation({
+    tags: ["Ingest"],
+    summary: "Send one event",
+    description: "Unknown fields are refused. Retry with the same `id` after a 503 or a lost answer.",
+    scope: "ingest",
+    requestBody: { required: true, content: json(schemas.event) },
+    responses: { 202: success(accepted, acceptedEventResponse) },
+    errors: bodyErrors,
+  });
+  const describeBatch = describeOperation({
+    tags: ["Ingest"],
+    summary: "Send a batch of events",
+    description: `1 to ${deps.limits.maxBatchEvents} events, all or nothing: one bad event refuses the batch, naming each bad field by path (\`events.3.user_id\`).`,
+    scope: "ingest",
+    requestBody: { required: true, content: json(schemas.batch) },
+    responses: { 202: success(accepted, acceptedBatchResponse) },
+    errors: bodyErrors,
+  });
   return new Hono<GatewayEnv>()
-    .post("/events", ...guards, async (c) => {
+    .post("/events", describeEvent, ...guards, async (c) => {
       const event = validate(schemas.event, await readJson(c, deps.limits.maxBodyBytes));
       const { ids, receivedAt } = await accept(c, [event]);
-      return c.json({ id: ids[0], status: "accepted", received_at: receivedAt }, 202);
+      const body: v.InferOutput<typeof acceptedEventResponse> = {
+        // One event in, one id out.
+        id: ids[0] as string,
+        status: "accepted",
+        received_at: receivedAt,
+      };
+      return c.json(body, 202);
     })
-    .post("/events/batch", ...guards, async (c) => {
+    .post("/events/batch", describeBatch, ...guards, async (c) => {
       const { events } = validate(schemas.batch, await readJson(c, deps.limits.maxBodyBytes));
       const { ids, receivedAt } = await accept(c, events);
-      return c.json({ accepted: ids.length, ids, received_at: receivedAt }, 202);
+      const body: v.InferOutput<typeof acceptedBatchResponse> = { accepted: ids.length, ids, received_at: receivedAt };
+      return c.json(body, 202);
     });
 }

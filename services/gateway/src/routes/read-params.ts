@@ -5,10 +5,18 @@ import { ApiError, parseOrReject } from "../errors.ts";
 const dayRule = "must be a date as YYYY-MM-DD";
 export const maxRangeDays = 366;
 
-export const dayParam = v.pipe(v.string(dayRule), v.check(isUtcDay, dayRule));
+export const dayParam = v.pipe(
+  v.string(dayRule),
+  v.metadata({ format: "date", description: "A UTC day, YYYY-MM-DD." }),
+  v.check(isUtcDay, dayRule),
+);
 
 export function integerParam(fallback: number, min: number, max: number) {
-  return v.optional(wholeNumberText(min, max), String(fallback));
+  const described = v.pipe(
+    wholeNumberText(min, max),
+    v.metadata({ pattern: "^[0-9]+$", description: `A whole number from ${min} to ${max}.` }),
+  );
+  return v.optional(described, String(fallback));
 }
 
 const rangeDays = (from: string, to: string) => (Date.parse(to) - Date.parse(from)) / 86_400_000 + 1;
