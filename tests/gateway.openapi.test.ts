@@ -139,7 +139,7 @@ describe("the document as a contract: real answers match their documented schema
       body: JSON.stringify(body),
     });
 
-  it.each([
+  it.each<{ name: string; status: number; body: unknown; headers: Record<string, string> }>([
     { name: "an accepted event", status: 202, body: { event: "signup", user_id: "u1" }, headers: { "x-api-key": key } },
     {
       name: "an event with two unknown fields",
