@@ -2,6 +2,7 @@ import os from "node:os";
 import { createDb } from "@evpipe/db";
 import { sql } from "kysely";
 import { createTestPipeline, type TestPipeline } from "../support/pipeline.ts";
+import { type MetricsCost, type MetricsMode, type ModeServices, measureMetricsCost } from "./metrics-cost.ts";
 import { ingestPhase, type PhaseOptions } from "./phase.ts";
 import { peakRssBytes, pidsNamed, startCpuSampler } from "./process-stats.ts";
 import { measureRawInsert, type RawInsertResult } from "./raw-insert.ts";
@@ -85,12 +86,12 @@ interface BenchServices {
 }
 
 /** Gateway and consumer on the bench pipeline, stopped at teardown; a crash during the run is a problem. */
-async function startServices(pipeline: TestPipeline): Promise<BenchServices> {
-  progress("starting gateway and consumer");
+async function startServices(pipeline: TestPipeline, extraEnv: Record<string, string> = {}): Promise<BenchServices> {
+  progress(`starting gateway and consumer ${JSON.stringify(extraEnv)}`);
   // The bench measures the pipeline, not the per-key rate limit.
   const { key } = await pipeline.createKey(["ingest"], "bench", { rate: 1_000_000 });
   // Above what a full run publishes, so a full stream (503) can't cut the run short; both services provision it.
-  const env = pipeline.serviceEnv({ EVENTS_MAX_BYTES: String(8 * 1024 ** 3) });
+  const env = pipeline.serviceEnv({ EVENTS_MAX_BYTES: String(8 * 1024 ** 3), ...extraEnv });
   const onExit = (message: string) => problems.push(message);
   const gateway = await startWatched("gateway", env, onExit);
   teardown.push(() => gateway.stop());
@@ -139,6 +140,47 @@ function serviceWarnings(services: Record<"gateway" | "consumer", WatchedService
     );
 }
 
+/** A fresh pipeline with its own gateway and consumer at METRICS_ENABLED=on|off, warmed up. */
+async function startMode(
+  mode: MetricsMode,
+  urls: { natsUrl: string; databaseUrl: string },
+  settings: BenchSettings,
+  base: PhaseOptions,
+): Promise<ModeServices> {
+  const pipeline = await createTestPipeline({ ...urls, namespacePrefix: `bench${mode}` });
+  teardown.push(() => pipeline.cleanup());
+  const services = await startServices(pipeline, { METRICS_ENABLED: String(mode === "on") });
+  if (settings.warmupS > 0) {
+    const warmup = await ingestPhase(pipeline, {
+      ...base,
+      label: `metrics ${mode} warm-up`,
+      gatewayUrl: services.gateway.service.url,
+      apiKey: services.key,
+      durationS: settings.warmupS,
+      cpuGroups: {},
+    });
+    problems.push(...warmup.problems);
+  }
+  return { mode, pipeline, ...services };
+}
+
+/**
+ * The cost of metrics: two fresh pipelines whose services differ only in METRICS_ENABLED, then alternating
+ * rounds (metrics-cost.ts). The main phases' services are stopped before, so they compete with nothing.
+ */
+async function metricsCostPhase(
+  urls: { natsUrl: string; databaseUrl: string },
+  settings: BenchSettings,
+  base: PhaseOptions,
+): Promise<MetricsCost | undefined> {
+  if (settings.metricsRounds === 0) return undefined;
+  const on = await startMode("on", urls, settings, base);
+  const off = await startMode("off", urls, settings, base);
+  const cost = await measureMetricsCost({ on, off }, settings, base);
+  problems.push(...cost.problems);
+  return cost;
+}
+
 async function main(): Promise<string> {
   const settings = loadBenchSettings(process.env);
   const urls = { natsUrl: settings.natsUrl, databaseUrl: settings.databaseUrl };
@@ -177,6 +219,8 @@ async function main(): Promise<string> {
 
   const gatewayPeakRss = peakRss(gateway, "gateway");
   const consumerPeakRss = peakRss(consumer, "consumer");
+  await Promise.all([gateway.stop(), consumer.stop()]);
+  const metricsCost = await metricsCostPhase(urls, settings, batchOptions);
   progress("stopping services and dropping the bench databases");
   await runTeardown();
 
@@ -189,6 +233,7 @@ async function main(): Promise<string> {
     single,
     gatewayPeakRss,
     consumerPeakRss,
+    metricsCost,
     cpuGroups: Object.keys(batchOptions.cpuGroups),
     cpuCount: os.cpus().length,
   });

@@ -11,6 +11,10 @@ export interface BenchSettings {
   rawEvents: number;
   rawConcurrency: number;
   catchUpTimeoutS: number;
+  /** Rounds of the metrics on/off comparison (each mode once per round); 0 skips it. */
+  metricsRounds: number;
+  /** Seconds of load per phase of a comparison round. */
+  metricsRoundS: number;
 }
 
 function integerEnv(env: Record<string, string | undefined>, name: string, fallback: number, min: number): number {
@@ -35,5 +39,7 @@ export function loadBenchSettings(env: Record<string, string | undefined>): Benc
     // The consumer's default CONSUMER_CONCURRENCY: the same number of connections inserting at once.
     rawConcurrency: integerEnv(env, "BENCH_RAW_CONCURRENCY", 4, 1),
     catchUpTimeoutS: integerEnv(env, "BENCH_CATCHUP_TIMEOUT_S", 180, 1),
+    metricsRounds: integerEnv(env, "BENCH_METRICS_ROUNDS", 3, 0),
+    metricsRoundS: integerEnv(env, "BENCH_METRICS_ROUND_S", 6, 1),
   };
 }

@@ -1,3 +1,4 @@
+import { type MetricsCost, maxMetricsCost, metricsCostRows } from "./metrics-cost.ts";
 import type { PhaseResult } from "./phase.ts";
 import type { CpuUsage } from "./process-stats.ts";
 import type { RawInsertResult } from "./raw-insert.ts";
@@ -16,6 +17,7 @@ export interface BenchOutcome {
   single: PhaseResult;
   gatewayPeakRss: number | undefined;
   consumerPeakRss: number | undefined;
+  metricsCost: MetricsCost | undefined;
   cpuGroups: string[];
   cpuCount: number;
 }
@@ -139,5 +141,20 @@ export function renderSummary(outcome: BenchOutcome): string {
     "",
     "CPU, % of one core (peak: highest one-second sample)",
     formatTable(["process", "batch avg", "batch peak", "single avg", "single peak"], cpuRows(outcome), [1, 2, 3, 4]),
+    ...metricsCostSection(outcome.metricsCost),
   ].join("\n");
+}
+
+function metricsCostSection(cost: MetricsCost | undefined): string[] {
+  if (!cost) return [];
+  return [
+    "",
+    `Metrics on vs off: ${cost.rounds} alternating rounds per mode, ${cost.roundS} s of load per phase, fresh ` +
+      "pipelines; median (each round)",
+    formatTable(
+      ["measure", "metrics on", "metrics off", "on / off", `cost <= ${maxMetricsCost * 100}%`],
+      metricsCostRows(cost),
+      [1, 2, 3],
+    ),
+  ];
 }

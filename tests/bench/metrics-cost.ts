@@ -1,0 +1,111 @@
+import type { TestPipeline } from "../support/pipeline.ts";
+import { ingestPhase, type PhaseOptions, type PhaseResult } from "./phase.ts";
+import { formatCount } from "./report.ts";
+import type { WatchedService } from "./services.ts";
+import type { BenchSettings } from "./settings.ts";
+import { storedPerSecond } from "./summary.ts";
+import { batchBody, singleBody } from "./workload.ts";
+
+export type MetricsMode = "on" | "off";
+
+/** A gateway and consumer started with METRICS_ENABLED=true or false, on a pipeline of their own. */
+export interface ModeServices {
+  mode: MetricsMode;
+  pipeline: TestPipeline;
+  key: string;
+  gateway: WatchedService;
+  consumer: WatchedService;
+}
+
+interface RoundFigures {
+  /** Batch rounds: events stored per second over the round's stored_at window (end to end). */
+  storedPerSecond: number;
+  /** Single-event rounds: requests accepted per second. */
+  singlePerSecond: number;
+}
+
+export interface MetricsCost {
+  rounds: number;
+  roundS: number;
+  figures: Record<MetricsMode, RoundFigures[]>;
+  problems: string[];
+}
+
+function phaseOptions(services: ModeServices, settings: BenchSettings, base: PhaseOptions, kind: "batch" | "single") {
+  const single = kind === "single";
+  return {
+    ...base,
+    label: `metrics ${services.mode}, ${kind}`,
+    gatewayUrl: services.gateway.service.url,
+    apiKey: services.key,
+    path: single ? "/v1/events" : "/v1/events/batch",
+    body: single ? singleBody() : batchBody(settings.batchSize),
+    eventsPerRequest: single ? 1 : settings.batchSize,
+    connections: single ? settings.singleConnections : settings.batchConnections,
+    durationS: settings.metricsRoundS,
+    cpuGroups: { gateway: () => [services.gateway.pid], consumer: () => [services.consumer.pid] },
+  };
+}
+
+/**
+ * Alternating rounds against two identical pipelines whose services differ only in METRICS_ENABLED, in the
+ * order on/off, off/on, on/off... so drift in the machine's load (other work, a checkpoint) falls on both
+ * modes alike. Each round is a batch phase and a single-event phase, each checked for exactness like the
+ * main phases.
+ */
+export async function measureMetricsCost(
+  modes: Record<MetricsMode, ModeServices>,
+  settings: BenchSettings,
+  base: PhaseOptions,
+): Promise<MetricsCost> {
+  const figures: Record<MetricsMode, RoundFigures[]> = { on: [], off: [] };
+  const problems: string[] = [];
+  for (let round = 0; round < settings.metricsRounds; round++) {
+    const order: MetricsMode[] = round % 2 === 0 ? ["on", "off"] : ["off", "on"];
+    for (const mode of order) {
+      const services = modes[mode];
+      const run = (kind: "batch" | "single"): Promise<PhaseResult> =>
+        ingestPhase(services.pipeline, phaseOptions(services, settings, base, kind));
+      const batch = await run("batch");
+      const single = await run("single");
+      problems.push(...batch.problems, ...single.problems);
+      figures[mode].push({
+        storedPerSecond: storedPerSecond(batch).rate,
+        singlePerSecond: single.load.accepted / single.load.durationS,
+      });
+    }
+  }
+  return { rounds: settings.metricsRounds, roundS: settings.metricsRoundS, figures, problems };
+}
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  if (sorted.length === 0) return 0;
+  return sorted.length % 2 === 1
+    ? (sorted[middle] as number)
+    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+}
+
+/** The issue's limit: metrics may cost at most 3% of the throughput. */
+export const maxMetricsCost = 0.03;
+
+/** One row per measure: each mode's rounds and median, the on/off ratio, and whether the cost is within 3%. */
+export function metricsCostRows(cost: MetricsCost): string[][] {
+  const measures: Array<[string, (figures: RoundFigures) => number]> = [
+    ["stored events/s (batch)", (f) => f.storedPerSecond],
+    ["accepted requests/s (single)", (f) => f.singlePerSecond],
+  ];
+  return measures.map(([name, pick]) => {
+    const on = cost.figures.on.map(pick);
+    const off = cost.figures.off.map(pick);
+    const ratio = median(off) > 0 ? median(on) / median(off) : 0;
+    return [
+      name,
+      `${formatCount(median(on))} (${on.map(formatCount).join(", ")})`,
+      `${formatCount(median(off))} (${off.map(formatCount).join(", ")})`,
+      `${ratio.toFixed(3)} (${((ratio - 1) * 100).toFixed(1)}%)`,
+      ratio >= 1 - maxMetricsCost ? "yes" : "NO",
+    ];
+  });
+}
