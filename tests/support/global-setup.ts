@@ -20,7 +20,7 @@ export default async function setup(project: TestProject) {
   if (!natsUp || !postgresUp) {
     const { GenericContainer, Wait } = await import("testcontainers");
     if (!natsUp) {
-      const nats = await new GenericContainer("nats:2.10").withCommand(["-js"]).withExposedPorts(4222).start();
+      const nats = await new GenericContainer("nats:2.9.10-alpine").withCommand(["-js"]).withExposedPorts(4222).start();
       natsUrl = `nats://${nats.getHost()}:${nats.getMappedPort(4222)}`;
       stops.push(() => nats.stop());
     }
