@@ -152,7 +152,7 @@ function metricsCostSection(cost: MetricsCost | undefined): string[] {
     `Metrics on vs off: ${cost.rounds} alternating rounds per mode, ${cost.roundS} s of load per phase, fresh ` +
       "pipelines; median (each round)",
     formatTable(
-      ["measure", "metrics on", "metrics off", "on / off", `cost <= ${maxMetricsCost * 100}%`],
+      ["measure", "metrics on", "metrics off", "on / off (median of rounds)", `cost <= ${maxMetricsCost * 100}%`],
       metricsCostRows(cost),
       [1, 2, 3],
     ),
