@@ -120,7 +120,7 @@ describe("dead-lettering under faults", () => {
     expect(res.status).toBe(202);
 
     const stopped = await consumer.waitForLog("the stop", (line) => line.outcome === "stopped");
-    expect(stopped).toMatchObject({ errorCode: "42P01", level: 60 });
+    expect(stopped).toMatchObject({ errorCode: "42P01", level: "fatal" });
     const ready = await fetch(`${consumer.url}/readyz`);
     expect(ready.status).toBe(503);
     expect(await ready.json()).toMatchObject({

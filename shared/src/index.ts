@@ -5,6 +5,7 @@ export * from "./envelope.ts";
 export * from "./event.ts";
 export * from "./json-text.ts";
 export * from "./limits.ts";
+export * from "./listen.ts";
 export * from "./logger.ts";
 export * from "./metrics.ts";
 export * from "./names.ts";

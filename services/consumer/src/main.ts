@@ -3,6 +3,7 @@ import {
   connectNats,
   createLogger,
   installShutdown,
+  listenOrExit,
   loadConfigOrExit,
   natsConnected,
   natsNames,
@@ -14,7 +15,6 @@ import { loadConsumerConfig } from "./config.ts";
 import { type ConsumerStatus, createConsumer } from "./consumer.ts";
 import { createHealthApp } from "./health.ts";
 import { startJetStreamSampler } from "./jetstream-sampler.ts";
-import { listenOrExit } from "./listen.ts";
 import { createConsumerMetrics } from "./metrics.ts";
 import { openHistoryBucket } from "./provision.ts";
 

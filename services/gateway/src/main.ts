@@ -1,4 +1,3 @@
-import type { Server } from "node:net";
 import { createDb } from "@evpipe/db";
 import {
   connectNats,
@@ -6,7 +5,7 @@ import {
   installShutdown,
   KeyRing,
   KeyUsage,
-  type Logger,
+  listenOrExit,
   loadConfigOrExit,
   natsConnected,
   natsNames,
@@ -22,26 +21,6 @@ import { loadGatewayConfig } from "./config.ts";
 import { createGatewayMetrics, meteredPublisher } from "./metrics.ts";
 import { createJetStreamPublisher } from "./publisher.ts";
 import { createReadStore } from "./read-store.ts";
-
-/**
- * Binds the port, or exits 1 after one line naming it: a port already taken is an expected condition, not an
- * unhandled `EADDRINUSE` stack. (The consumer's listen.ts is the same; shared/ is the place for one copy.)
- */
-function listenOrExit(server: Server, port: number, log: Logger): Promise<number> {
-  return new Promise((resolve) => {
-    const failed = (err: NodeJS.ErrnoException) => {
-      if (err.code === "EADDRINUSE") log.fatal({ port }, `port ${port} is already in use`);
-      else log.fatal({ port, errorCode: err.code, error: err.message }, `could not listen on port ${port}`);
-      process.exit(1);
-    };
-    server.once("error", failed);
-    server.listen(port, () => {
-      server.off("error", failed);
-      const address = server.address();
-      resolve(typeof address === "object" && address ? address.port : port);
-    });
-  });
-}
 
 const config = loadConfigOrExit("gateway", loadGatewayConfig);
 

@@ -1,5 +1,5 @@
 import type { Server } from "node:net";
-import type { Logger } from "@evpipe/shared";
+import type { Logger } from "./logger.ts";
 
 /**
  * Binds the port, or exits 1 after one line naming it: a port already taken is an expected condition, not an
