@@ -2,7 +2,7 @@ import type { EventLimits, KeyRing, KeyUsage, Logger } from "@evpipe/shared";
 import { type Context, Hono } from "hono";
 import type { GatewayEnv } from "./context.ts";
 import { ApiError } from "./errors.ts";
-import { type GatewayMetrics, metricsRoutes, requestMetrics } from "./metrics.ts";
+import { type GatewayMetrics, metricsRoutes, requestObserver } from "./metrics.ts";
 import { earlyAnswer } from "./middleware/early-answer.ts";
 import { requestContext } from "./middleware/request-context.ts";
 import type { EventPublisher } from "./publisher.ts";
@@ -55,10 +55,9 @@ export function createApp(deps: GatewayDeps) {
   // reads its answer and gets a clean close; a slow or far oversized sender cannot hold the socket for long.
   const drainBudget = { maxBytes: 2 * deps.limits.maxBodyBytes, maxMs: 1000 };
   const app = new Hono<GatewayEnv>();
-  // First, so it times and counts every answer, early and error ones included.
-  if (deps.metrics) app.use(requestMetrics(deps.metrics));
   app
-    .use(requestContext(deps.log))
+    // First, so it logs, times and counts every answer, early and error ones included.
+    .use(requestContext(deps.log, deps.metrics && requestObserver(deps.metrics)))
     .use(earlyAnswer(drainBudget))
     .route("/", healthRoutes(deps.readiness))
     .route("/", metricsRoutes(deps.metrics))

@@ -1,9 +1,9 @@
 import { createMetricsRegistry, metricsExposition, secondsSince } from "@evpipe/shared";
 import { type Context, Hono } from "hono";
-import { createMiddleware } from "hono/factory";
 import { matchedRoutes } from "hono/route";
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import type { GatewayEnv } from "./context.ts";
+import type { RequestObserver } from "./middleware/request-context.ts";
 import type { EventPublisher } from "./publisher.ts";
 
 /** The gateway's Prometheus metrics (PRODUCT.md §9); names are agreed with the alert rules, never renamed. */
@@ -14,13 +14,17 @@ export interface GatewayMetrics {
   eventsAccepted: Counter;
   publishDuration: Histogram;
   publishesInFlight: Gauge;
+  /** Publishes awaiting their PubAck, counted by meteredPublisher; the gauge reads it at scrape time. */
+  inFlight: { count: number };
   publishFailures: Counter;
 }
 
 export function createGatewayMetrics(registry: Registry = createMetricsRegistry()): GatewayMetrics {
   const registers = [registry];
+  const inFlight = { count: 0 };
   return {
     registry,
+    inFlight,
     httpRequests: new Counter({
       name: "evpipe_http_requests_total",
       help: "HTTP requests answered, by matched route pattern (or unmatched), method and status.",
@@ -49,6 +53,9 @@ export function createGatewayMetrics(registry: Registry = createMetricsRegistry(
       name: "evpipe_publishes_in_flight",
       help: "Publishes awaiting their PubAck.",
       registers,
+      collect() {
+        this.set(inFlight.count);
+      },
     }),
     publishFailures: new Counter({
       name: "evpipe_publish_failures_total",
@@ -72,50 +79,66 @@ export function routeLabel(c: Context<GatewayEnv>): string {
   return "unmatched";
 }
 
-/** Counts and times every request; registered first, so it sees every answer, errors and early ones too. */
-export function requestMetrics(metrics: GatewayMetrics) {
-  // Children cached by their labels: prom-client hashes the label object on every unbound call.
-  const counters = new Map<string, { inc(): void }>();
-  const timers = new Map<string, { observe(value: number): void }>();
-  return createMiddleware<GatewayEnv>(async (c, next) => {
-    const started = performance.now();
-    await next();
+/**
+ * Counts and times one answered request; the request-context middleware calls it with the time it measured, so
+ * metrics add no middleware layer (an await and a timer per request) of their own.
+ */
+export function requestObserver(metrics: GatewayMetrics): RequestObserver {
+  // Children cached per route, method and status (prom-client would hash a label object on every unbound
+  // call), in nested maps keyed by strings that already exist: no key is built per request.
+  const byRoute = new Map<string, Map<string, RouteMetrics>>();
+  return (c, seconds) => {
     const route = routeLabel(c);
     const method = c.req.method;
-    const status = String(c.res.status);
-    const timerKey = `${method} ${route}`;
-    let timer = timers.get(timerKey);
-    if (!timer) {
-      timer = metrics.httpRequestDuration.labels(route, method);
-      timers.set(timerKey, timer);
+    let byMethod = byRoute.get(route);
+    if (!byMethod) {
+      byMethod = new Map();
+      byRoute.set(route, byMethod);
     }
-    timer.observe(secondsSince(started));
-    const counterKey = `${timerKey} ${status}`;
-    let counter = counters.get(counterKey);
+    let children = byMethod.get(method);
+    if (!children) {
+      children = { duration: metrics.httpRequestDuration.labels(route, method), byStatus: new Map() };
+      byMethod.set(method, children);
+    }
+    children.duration.observe(seconds);
+    const status = c.res.status;
+    let counter = children.byStatus.get(status);
     if (!counter) {
-      counter = metrics.httpRequests.labels(route, method, status);
-      counters.set(counterKey, counter);
+      counter = metrics.httpRequests.labels(route, method, String(status));
+      children.byStatus.set(status, counter);
     }
     counter.inc();
-  });
+  };
 }
 
-/** Publish latency, publishes in flight, failures and accepted events, around any EventPublisher. */
+interface RouteMetrics {
+  duration: { observe(value: number): void };
+  byStatus: Map<number, { inc(): void }>;
+}
+
+/**
+ * Publish latency, publishes in flight, failures and accepted events, around any EventPublisher. No async layer
+ * of its own and a plain number for the in-flight gauge: this runs for every request.
+ */
 export function meteredPublisher(publisher: EventPublisher, metrics: GatewayMetrics): EventPublisher {
+  const { inFlight, publishDuration, eventsAccepted, publishFailures } = metrics;
   return {
-    async publish(events, requestId) {
+    publish(events, requestId) {
       const started = performance.now();
-      metrics.publishesInFlight.inc();
-      try {
-        await publisher.publish(events, requestId);
-      } catch (err) {
-        metrics.publishFailures.inc();
-        throw err;
-      } finally {
-        metrics.publishesInFlight.dec();
-        metrics.publishDuration.observe(secondsSince(started));
-      }
-      metrics.eventsAccepted.inc(events.length);
+      inFlight.count++;
+      return publisher.publish(events, requestId).then(
+        () => {
+          inFlight.count--;
+          publishDuration.observe(secondsSince(started));
+          eventsAccepted.inc(events.length);
+        },
+        (err: unknown) => {
+          inFlight.count--;
+          publishDuration.observe(secondsSince(started));
+          publishFailures.inc();
+          throw err;
+        },
+      );
     },
   };
 }

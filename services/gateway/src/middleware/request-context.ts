@@ -1,4 +1,5 @@
 import type { Logger } from "@evpipe/shared";
+import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { GatewayEnv } from "../context.ts";
 import { uuidv7 } from "../ids.ts";
@@ -8,11 +9,14 @@ const wellFormedRequestId = /^[A-Za-z0-9._-]{1,128}$/;
 // bury the requests of producers and analysts.
 const probePaths = new Set(["/healthz", "/readyz", "/metrics"]);
 
+/** Told of every answered request, with the seconds it took (the request metrics). */
+export type RequestObserver = (c: Context<GatewayEnv>, seconds: number) => void;
+
 /**
  * Takes the caller's X-Request-Id when well-formed (else makes one), returns it on every response, and logs
  * one summary line per request.
  */
-export function requestContext(log: Logger) {
+export function requestContext(log: Logger, observe?: RequestObserver) {
   return createMiddleware<GatewayEnv>(async (c, next) => {
     const started = performance.now();
     const offered = c.req.header("x-request-id");
@@ -23,11 +27,13 @@ export function requestContext(log: Logger) {
     await next();
     c.res.headers.set("X-Request-Id", requestId);
     const status = c.res.status;
+    const durationMs = performance.now() - started;
+    observe?.(c, durationMs / 1000);
     const line = {
       method: c.req.method,
       path: c.req.path,
       status,
-      durationMs: Math.round((performance.now() - started) * 100) / 100,
+      durationMs: Math.round(durationMs * 100) / 100,
       keyId: c.get("apiKey")?.id,
       unreadBody: c.get("unreadBody"),
     };
