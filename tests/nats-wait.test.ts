@@ -71,13 +71,16 @@ describe("a service started before NATS", () => {
       const service = startService(name, {
         NATS_URL: `nats://evpipe:hunter2@127.0.0.1:${port}`,
         NATS_NAMESPACE: uniqueId("w"),
+        LOG_LEVEL: "debug",
       });
       const waiting = await waitFor("the waiting line", () =>
         service.lines.find((line) => line.msg === `waiting for NATS at nats://127.0.0.1:${port}`),
       );
       expect(waiting, service.output()).toMatchObject({ level: "info", natsUrl: `nats://127.0.0.1:${port}` });
-      // Still there, still waiting, a second later.
-      await new Promise((resolve) => setTimeout(resolve, 1000));
+      // Still there, and still trying: three attempts later it has neither exited nor given up.
+      await waitFor("a third connection attempt", () =>
+        service.lines.find((line) => line.msg === "NATS connection attempt failed" && Number(line.attempt) >= 3),
+      );
       expect(service.child.exitCode, service.output()).toBeNull();
       expect(service.output()).not.toContain("hunter2");
       expect(service.output()).not.toContain("    at ");

@@ -67,7 +67,7 @@ async function firstConnection(options: {
   const where = natsUrlForLog(options.servers);
   const started = Date.now();
   let loggedAt: number | undefined;
-  for (;;) {
+  for (let attempt = 1; ; attempt++) {
     try {
       const nc = await connect({
         servers: options.servers,
@@ -87,6 +87,7 @@ async function firstConnection(options: {
     } catch (err) {
       if (options.waitOnFirstConnect === false) throw err;
       const now = Date.now();
+      options.log.debug({ natsUrl: where, attempt, reason: String(err) }, "NATS connection attempt failed");
       if (loggedAt === undefined || now - loggedAt >= (options.waitLogEveryMs ?? 10_000)) {
         loggedAt = now;
         const reason = err instanceof Error ? err.message : String(err);
