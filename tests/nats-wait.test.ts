@@ -54,10 +54,10 @@ function startService(name: "gateway" | "consumer", env: Record<string, string>)
   return { child, lines, output: () => text, exited };
 }
 
-function startNatsOn(port: number): ChildProcess {
+function startNatsOn(port: number, args = ["-js"]): ChildProcess {
   const storeDir = mkdtempSync(path.join(tmpdir(), "evp-nats-wait-"));
   const binary = existsSync("/usr/sbin/nats-server") ? "/usr/sbin/nats-server" : "nats-server";
-  const child = spawn(binary, ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir], { stdio: "ignore" });
+  const child = spawn(binary, ["-a", "127.0.0.1", "-p", String(port), "-sd", storeDir, ...args], { stdio: "ignore" });
   children.push(child);
   cleanups.push(() => rmSync(storeDir, { recursive: true, force: true }));
   return child;
@@ -114,4 +114,53 @@ describe("a service started before NATS", () => {
     gateway.child.kill("SIGTERM");
     expect((await gateway.exited).code, gateway.output()).toBe(0);
   });
+
+  it.each([
+    [
+      "without JetStream",
+      [],
+      "",
+      (port: number) => `JetStream is not enabled on NATS at nats://127.0.0.1:${port}: start nats-server with -js`,
+    ],
+    [
+      "refusing our credentials",
+      ["-js", "--user", "evpipe", "--pass", "right"],
+      "evpipe:wrong@",
+      (port: number) =>
+        `NATS at nats://127.0.0.1:${port} refused the connection: authorization violation (check the user, password or token in NATS_URL)`,
+    ],
+  ] as const)(
+    "stops with exit 1 and one line, no stack, when NATS is up but %s",
+    async (_, args, credentials, line) => {
+      const port = await freePort();
+      startNatsOn(port, [...args]);
+      // Reachable first, so what follows is the server's answer and not a wait for it to start.
+      await waitFor(
+        "NATS to listen",
+        () =>
+          new Promise<boolean>((resolve) => {
+            const socket = net.connect(port, "127.0.0.1", () => {
+              socket.destroy();
+              resolve(true);
+            });
+            socket.on("error", () => resolve(false));
+          }),
+      );
+      for (const name of ["gateway", "consumer"] as const) {
+        const service = startService(name, {
+          NATS_URL: `nats://${credentials}127.0.0.1:${port}`,
+          NATS_NAMESPACE: uniqueId("w"),
+        });
+        const exit = await service.exited;
+        expect(exit.code, service.output()).toBe(1);
+        const fatal = service.lines.filter((entry) => entry.level === "fatal");
+        expect(
+          fatal.map((entry) => entry.msg),
+          service.output(),
+        ).toEqual([line(port)]);
+        expect(service.output()).not.toContain("    at ");
+        expect(service.output()).not.toContain("wrong");
+      }
+    },
+  );
 });

@@ -86,6 +86,12 @@ async function firstConnection(options: {
       return nc;
     } catch (err) {
       if (options.waitOnFirstConnect === false) throw err;
+      const refusal = connectionRefusal(err);
+      if (refusal) {
+        // Waiting cannot mend wrong credentials or a TLS mismatch: say so once and stop.
+        options.log.fatal({ natsUrl: where, reason: refusal }, `NATS at ${where} refused the connection: ${refusal}`);
+        process.exit(1);
+      }
       const now = Date.now();
       options.log.debug({ natsUrl: where, attempt, reason: String(err) }, "NATS connection attempt failed");
       if (loggedAt === undefined || now - loggedAt >= (options.waitLogEveryMs ?? 10_000)) {
@@ -93,8 +99,42 @@ async function firstConnection(options: {
         const reason = err instanceof Error ? err.message : String(err);
         options.log.info({ natsUrl: where, reason, waitedMs: now - started }, `waiting for NATS at ${where}`);
       }
-      await new Promise((resolve) => setTimeout(resolve, 250));
+      // 250 ms at first (a NATS starting beside us), backing off to 2 s.
+      await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 250 * attempt)));
     }
+  }
+}
+
+const refusalCodes: Record<string, string> = {
+  AUTHORIZATION_VIOLATION: "authorization violation (check the user, password or token in NATS_URL)",
+  AUTHENTICATION_EXPIRED: "authentication expired (renew the credentials in NATS_URL)",
+  BAD_AUTHENTICATION: "bad authentication (check the credentials in NATS_URL)",
+  TLS: "TLS is required or refused by the server (check the scheme and port in NATS_URL)",
+};
+
+/** Why the server refused us for good, or undefined when the failure may pass (not up yet, unreachable). */
+function connectionRefusal(err: unknown): string | undefined {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === "string" ? refusalCodes[code] : undefined;
+}
+
+/**
+ * The JetStream manager, or one line and exit 1 when the server runs without JetStream (a nats-server started
+ * without `-js`): the likeliest first mistake, not a stack trace.
+ */
+export async function jetStreamManagerOrExit(
+  nc: NatsConnection,
+  servers: string,
+  log: Logger,
+  options: { timeout?: number } = {},
+): Promise<JetStreamManager> {
+  try {
+    return await nc.jetstreamManager(options);
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== "503") throw err;
+    const where = natsUrlForLog(servers);
+    log.fatal({ natsUrl: where }, `JetStream is not enabled on NATS at ${where}: start nats-server with -js`);
+    process.exit(1);
   }
 }
 

@@ -3,6 +3,7 @@ import {
   connectNats,
   createLogger,
   installShutdown,
+  jetStreamManagerOrExit,
   listenOrExit,
   loadConfigOrExit,
   natsConnected,
@@ -34,7 +35,7 @@ const healthPort = await listenOrExit(health, config.healthPort, log);
 
 const names = natsNames(config.namespace);
 nc = await connectNats({ servers: config.natsUrl, name: "evpipe-consumer", log });
-const jsm = await nc.jetstreamManager();
+const jsm = await jetStreamManagerOrExit(nc, config.natsUrl, log);
 await provisionStreams(jsm, names, config.streams);
 const db = createDb({
   url: config.databaseUrl,
