@@ -10,7 +10,8 @@ const eventsMaxBytes = 512 * 1024 ** 2;
 const services = usePipelineServices({
   prepare: (pipeline) => installPoisonTrigger(pipeline.db),
   // A 3 s first retry leaves time to lift the poison between the first failed delivery and the second.
-  consumerEnv: { RETRY_DELAY_UNIT_MS: "1000", METRICS_SAMPLE_INTERVAL_MS: "200" },
+  // The first retry comes 9 s after the failure: time enough to see it counted and lift the poison before it.
+  consumerEnv: { RETRY_DELAY_UNIT_MS: "3000", METRICS_SAMPLE_INTERVAL_MS: "200" },
 });
 
 interface Sample {
@@ -97,7 +98,13 @@ describe("metrics exposition of a real gateway and consumer", () => {
     );
     await removePoisonTrigger(services.pipeline.db);
     healthy.push(retriedId as string);
-    await waitFor("every healthy event to be stored", async () => (await services.pipeline.storedCount(healthy)) === 7);
+    await waitFor(
+      "every healthy event to be stored",
+      async () => (await services.pipeline.storedCount(healthy)) === 7,
+      {
+        timeoutMs: 30_000,
+      },
+    );
     expect(await services.pipeline.storedCount([poisonId as string])).toBe(0);
 
     const consumer = await waitFor(
@@ -106,7 +113,7 @@ describe("metrics exposition of a real gateway and consumer", () => {
         const now = await consumerMetrics();
         const settled =
           now.value("evpipe_consumer_lag_messages") === 0 &&
-          now.value("evpipe_dlq_messages") === 1 &&
+          now.value("evpipe_dlq_messages", { stream: services.pipeline.names.dlqStream }) === 1 &&
           now.value("evpipe_events_stored_total") === 7;
         return settled ? now : undefined;
       },

@@ -49,7 +49,8 @@ function startService(name: "gateway" | "consumer", env: Record<string, string>)
     text += chunk.toString();
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once("exit", (code, signal) => resolve({ code, signal })),
+    // "close", not "exit": the last lines a process wrote before exiting are read by then.
+    child.once("close", (code, signal) => resolve({ code, signal })),
   );
   return { child, lines, output: () => text, exited };
 }

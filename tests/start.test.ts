@@ -19,7 +19,18 @@ const databaseUrl = (() => {
   return url.toString();
 })();
 
+// Process groups to kill if the test fails half-way: pnpm's, and each service's (the supervisor gives them
+// groups of their own, so killing pnpm's group would not reach them).
+const groups: number[] = [];
+
 afterAll(async () => {
+  for (const pid of groups) {
+    try {
+      process.kill(-pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
   const nc = await connect({ servers: inject("natsUrl") });
   const jsm = await nc.jetstreamManager();
   for (const stream of [names.eventsStream, names.dlqStream, names.dlqAuditStream]) {
@@ -73,13 +84,16 @@ describe("pnpm start", () => {
     pnpm.stderr?.on("data", (chunk: Buffer) => {
       output += chunk.toString();
     });
-    const exited = new Promise<number | null>((resolve) => pnpm.once("exit", (code) => resolve(code)));
+    groups.push(pnpm.pid as number);
+    // "close": pnpm's last output lines are read by then.
+    const exited = new Promise<number | null>((resolve) => pnpm.once("close", (code) => resolve(code)));
     const port = (msg: string) =>
       waitFor(msg, () => {
         if (pnpm.exitCode !== null) throw new Error(`pnpm start exited with ${pnpm.exitCode}: ${output}`);
         return lines.find((line) => line.msg === msg)?.port as number | undefined;
       });
     const [gatewayPort, healthPort] = await Promise.all([port("gateway listening"), port("health listening")]);
+    for (const supervisorPid of childPids(pnpm.pid as number)) groups.push(...childPids(supervisorPid));
     for (const url of [`http://127.0.0.1:${gatewayPort}/readyz`, `http://127.0.0.1:${healthPort}/readyz`]) {
       await waitFor(`${url} to answer 200`, async () => (await fetch(url)).status === 200);
     }

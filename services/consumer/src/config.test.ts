@@ -17,7 +17,7 @@ describe("loadConsumerConfig: metrics", () => {
     expect(load).toThrow(ConfigError);
     expect(load).toThrow(
       "invalid configuration: METRICS_ENABLED: must be true or false; " +
-        "METRICS_SAMPLE_INTERVAL_MS: must be a whole number from 100 to 600000",
+        "METRICS_SAMPLE_INTERVAL_MS: must be a whole number from 100 to 30000",
     );
   });
 });

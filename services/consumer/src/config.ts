@@ -27,7 +27,8 @@ const consumerEnv = {
   SHUTDOWN_TIMEOUT_MS: integerVar(20_000, 100, 300_000),
   METRICS_ENABLED: metricsEnabledVar,
   // How often consumer lag, DLQ depth and stream size are read from JetStream; never per scrape or message.
-  METRICS_SAMPLE_INTERVAL_MS: integerVar(5000, 100, 600_000),
+  // At most 30 s: the stale-sample alert fires after 60 s without one.
+  METRICS_SAMPLE_INTERVAL_MS: integerVar(5000, 100, 30_000),
 };
 
 const consumerConfig = v.pipe(

@@ -47,7 +47,7 @@ describe("JetStream sampling", () => {
       'evpipe_consumer_lag_messages{consumer="events-writer"} 10',
       'evpipe_consumer_pending_messages{consumer="events-writer"} 7',
       'evpipe_consumer_ack_pending_messages{consumer="events-writer"} 3',
-      "evpipe_dlq_messages 2",
+      'evpipe_dlq_messages{stream="EVENTS_DLQ"} 2',
       'evpipe_stream_bytes{stream="EVENTS"} 123456',
       'evpipe_stream_max_bytes{stream="EVENTS"} 10737418240',
       'evpipe_stream_messages{stream="EVENTS"} 40',

@@ -33,7 +33,7 @@ export async function sampleJetStream(deps: Omit<SamplerDeps, "intervalMs" | "lo
   gauges.lag.labels(name).set(consumer.num_pending + consumer.num_ack_pending);
   setStream(gauges, events);
   setStream(gauges, dlq);
-  gauges.dlqMessages.set(dlq.state.messages);
+  gauges.dlqMessages.labels(dlq.config.name).set(dlq.state.messages);
   gauges.sampleTimestamp.set((deps.now ?? Date.now)() / 1000);
 }
 

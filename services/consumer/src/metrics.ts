@@ -77,7 +77,9 @@ function jetStreamGauges(registers: Registry[]): JetStreamGauges {
     ackPending: gauge("evpipe_consumer_ack_pending_messages", "Messages delivered, awaiting their ack (sampled).", [
       "consumer",
     ]),
-    dlqMessages: gauge("evpipe_dlq_messages", "Messages in the dead-letter stream (sampled)."),
+    // Labelled by its stream, so the series is absent, not 0, until the first sample: a consumer still waiting
+    // for NATS must not report an empty dead-letter queue.
+    dlqMessages: gauge("evpipe_dlq_messages", "Messages in the dead-letter stream (sampled).", ["stream"]),
     streamBytes: gauge("evpipe_stream_bytes", "Bytes stored in the stream (sampled).", ["stream"]),
     streamMaxBytes: gauge("evpipe_stream_max_bytes", "The stream's size cap in bytes, -1 when unlimited (sampled).", [
       "stream",
