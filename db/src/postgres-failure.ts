@@ -1,7 +1,13 @@
-/** The database URL as it may be printed: the user stays, the password goes. */
+/**
+ * The database URL as it may be printed: the user stays, the password goes, including one given as a query
+ * parameter (pg reads `?password=` and `?sslpassword=` too).
+ */
 export function postgresUrlForLog(url: string): string {
   const shown = new URL(url);
   shown.password = "";
+  for (const name of [...shown.searchParams.keys()]) {
+    if (/password/i.test(name)) shown.searchParams.delete(name);
+  }
   return shown.toString();
 }
 
