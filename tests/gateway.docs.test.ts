@@ -1,4 +1,4 @@
-import { mkdtempSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser } from "playwright-core";
@@ -26,9 +26,10 @@ describe("GET /docs in headless Chromium", () => {
       await page.getByText(text, { exact: true }).first().waitFor({ state: "visible", timeout: 15_000 });
     }
     await page.getByText("Authorize").first().waitFor({ state: "visible" });
-    const screenshot = join(mkdtempSync(join(tmpdir(), "evpipe-docs-")), "docs.png");
-    await page.screenshot({ path: screenshot, fullPage: true });
-    console.log(`docs screenshot: ${screenshot}`);
+    // An artifact outside the repo, overwritten by each run: $EVPIPE_ARTIFACTS or <tmp>/evpipe-artifacts.
+    const artifacts = process.env.EVPIPE_ARTIFACTS ?? join(tmpdir(), "evpipe-artifacts");
+    mkdirSync(artifacts, { recursive: true });
+    await page.screenshot({ path: join(artifacts, "docs.png"), fullPage: true });
 
     const elsewhere = requests.filter((url) => url.origin !== gateway.origin && url.protocol !== "data:");
     expect(elsewhere.map(String)).toEqual([]);
