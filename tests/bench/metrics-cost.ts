@@ -72,8 +72,11 @@ export async function measureMetricsCost(
       const services = modes[mode];
       const run = (kind: "batch" | "single"): Promise<PhaseResult> =>
         ingestPhase(services.pipeline, phaseOptions(services, settings, base, kind));
+      // Metrics on costs what production pays: the per-request counting and the scrapes.
+      const scraping = mode === "on" ? scrapeEvery(scrapeIntervalMs, services) : undefined;
       const batch = await run("batch");
       const single = await run("single");
+      await scraping?.stop();
       problems.push(...batch.problems, ...single.problems);
       figures[mode].push({
         storedPerSecond: storedPerSecond(batch).rate,
@@ -84,6 +87,34 @@ export async function measureMetricsCost(
     }
   }
   return { rounds: settings.metricsRounds, roundS: settings.metricsRoundS, figures, problems };
+}
+
+/** A scrape every 5 s: three times Prometheus's default interval of 15 s, so the comparison errs against metrics. */
+const scrapeIntervalMs = 5000;
+
+function scrapeEvery(intervalMs: number, services: ModeServices): { stop(): Promise<void> } {
+  const urls = [services.gateway.service.url, services.consumer.service.url].map((base) => `${base}/metrics`);
+  let last: Promise<void> = Promise.resolve();
+  let failure: Error | undefined;
+  const scrape = async () => {
+    for (const url of urls) {
+      const res = await fetch(url);
+      if (res.status !== 200) throw new Error(`${url} answered ${res.status}`);
+      await res.text();
+    }
+  };
+  const timer = setInterval(() => {
+    last = scrape().catch((err: Error) => {
+      failure ??= err;
+    });
+  }, intervalMs);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await last;
+      if (failure) throw failure;
+    },
+  };
 }
 
 function gatewayCpuUsPerRequest(phase: PhaseResult): number {

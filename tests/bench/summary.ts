@@ -150,7 +150,7 @@ function metricsCostSection(cost: MetricsCost | undefined): string[] {
   return [
     "",
     `Metrics on vs off: ${cost.rounds} alternating rounds per mode, ${cost.roundS} s of load per phase, fresh ` +
-      "pipelines; median (each round)",
+      "pipelines, both /metrics scraped every 5 s while on; median (each round)",
     formatTable(
       ["measure", "metrics on", "metrics off", "on / off (median of rounds)", `cost <= ${maxMetricsCost * 100}%`],
       metricsCostRows(cost),
