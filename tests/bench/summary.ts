@@ -149,8 +149,8 @@ function metricsCostSection(cost: MetricsCost | undefined): string[] {
   if (!cost) return [];
   return [
     "",
-    `Metrics on vs off: ${cost.rounds} alternating rounds per mode, ${cost.roundS} s of load per phase, fresh ` +
-      "pipelines, both /metrics scraped every 5 s while on; median (each round)",
+    `Metrics on vs off: ${cost.rounds} rounds, two fresh pipelines loaded side by side, ${cost.roundS} s per ` +
+      "phase, the on services' /metrics scraped every 5 s; median (each round)",
     formatTable(
       ["measure", "metrics on", "metrics off", "on / off (median of rounds)", `cost <= ${maxMetricsCost * 100}%`],
       metricsCostRows(cost),
