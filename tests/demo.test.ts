@@ -1,18 +1,14 @@
 import { execFile } from "node:child_process";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import type { DemoSummary } from "../services/ops/src/demo/generate.ts";
 import { usePipelineServices } from "./support/pipeline-services.ts";
 import { waitFor } from "./support/wait-for.ts";
 
 const services = usePipelineServices({ key: { scopes: ["read"] } });
 
-interface DemoReport {
-  from: string;
-  to: string;
-  events: number;
-  users: number;
-  dau: Array<{ day: string; users: number }>;
-  topEvents: Array<{ event: string; count: number; users: number }>;
+/** What `pnpm demo --json` prints: its summary of what it sent, and the key it used. */
+interface DemoReport extends DemoSummary {
   key: string;
   keyId: string | null;
 }

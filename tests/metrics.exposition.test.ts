@@ -1,4 +1,5 @@
 import { spawnSync } from "node:child_process";
+import { parseExposition } from "@evpipe/gateway/testing";
 import { describe, expect, it } from "vitest";
 import { type BatchAccepted, postJson } from "./support/http.ts";
 import { usePipelineServices } from "./support/pipeline-services.ts";
@@ -13,27 +14,6 @@ const services = usePipelineServices({
   // The first retry comes 9 s after the failure: time enough to see it counted and lift the poison before it.
   consumerEnv: { RETRY_DELAY_UNIT_MS: "3000", METRICS_SAMPLE_INTERVAL_MS: "200" },
 });
-
-interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-function parseExposition(text: string): Sample[] {
-  const samples: Sample[] = [];
-  for (const line of text.split("\n")) {
-    if (line === "" || line.startsWith("#")) continue;
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!match) throw new Error(`not an exposition line: ${line}`);
-    const labels: Record<string, string> = {};
-    for (const [, name, value] of (match[2] ?? "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) {
-      labels[name as string] = value as string;
-    }
-    samples.push({ name: match[1] as string, labels, value: Number(match[3]) });
-  }
-  return samples;
-}
 
 interface Scrape {
   text: string;

@@ -27,19 +27,22 @@ export function natsUrlForLog(servers: string): string {
     .join(",");
 }
 
-/**
- * Connects and keeps reconnecting forever: nats.js gives up after ~20 s by default, which would leave a
- * running service permanently cut off after a NATS restart. Until the first connection it waits too (unless
- * `waitOnFirstConnect` is false), logging "waiting for NATS at ..." at once and then every `waitLogEveryMs`,
- * so a service started before NATS comes up when NATS does instead of hanging silently.
- */
-export async function connectNats(options: {
+export interface ConnectNatsOptions {
   servers: string;
   name: string;
   log: Logger;
   waitOnFirstConnect?: boolean;
   waitLogEveryMs?: number;
-}): Promise<NatsConnection> {
+}
+
+/**
+ * Connects and keeps reconnecting forever: nats.js gives up after ~20 s by default, which would leave a
+ * running service permanently cut off after a NATS restart. Until the first connection it waits too (unless
+ * `waitOnFirstConnect` is false), logging "waiting for NATS at ..." at once and then every `waitLogEveryMs`,
+ * so a service started before NATS comes up when NATS does instead of hanging silently. A server that refuses
+ * us for good (credentials, TLS) stops the process with one line: waiting would not mend it.
+ */
+export async function connectNats(options: ConnectNatsOptions): Promise<NatsConnection> {
   const nc = await firstConnection(options);
   connectedState.set(nc, true);
   void (async () => {
@@ -57,13 +60,7 @@ export async function connectNats(options: {
  * One attempt at a time rather than nats.js's own waitOnFirstConnect, which retries in silence: each failed
  * attempt says why (refused, timed out, authorization), and the log line carries it.
  */
-async function firstConnection(options: {
-  servers: string;
-  name: string;
-  log: Logger;
-  waitOnFirstConnect?: boolean;
-  waitLogEveryMs?: number;
-}): Promise<NatsConnection> {
+async function firstConnection(options: ConnectNatsOptions): Promise<NatsConnection> {
   const where = natsUrlForLog(options.servers);
   const started = Date.now();
   let loggedAt: number | undefined;

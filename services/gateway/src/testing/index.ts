@@ -1,4 +1,5 @@
 export * from "./error-envelope.ts";
+export * from "./exposition.ts";
 export * from "./read-doubles.ts";
 export * from "./read-parameter-cases.ts";
 export * from "./read-suite.ts";
