@@ -1,22 +1,8 @@
-import { execFile } from "node:child_process";
-import path from "node:path";
 import { describe, expect, it } from "vitest";
-
-const main = (service: string) => path.resolve(import.meta.dirname, "..", "services", service, "src", "main.ts");
-
-function start(service: string, env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      process.execPath,
-      [main(service)],
-      { env: { ...process.env, ...env }, timeout: 20_000 },
-      (_err, _out, stderr) => resolve({ code: child.exitCode, stderr }),
-    );
-  });
-}
+import { runService } from "./support/processes.ts";
 
 describe("configuration at start", () => {
-  it.each([
+  it.each<["gateway" | "consumer", Record<string, string>, string]>([
     ["gateway", { PORT: "eighty" }, "gateway: invalid configuration: PORT: must be a whole number from 0 to 65535"],
     ["gateway", { NATS_URL: "http://127.0.0.1:4222" }, "NATS_URL: must be a URL with scheme nats:"],
     [
@@ -40,7 +26,7 @@ describe("configuration at start", () => {
       "DATABASE_URL: must be a URL with scheme postgres: or postgresql:",
     ],
   ])("stops %s with exit 1 and a message naming the bad variable (%j)", async (service, env, message) => {
-    const { code, stderr } = await start(service, env);
+    const { code, stderr } = await runService(service, env);
     expect(code).toBe(1);
     expect(stderr).toContain(message);
     expect(stderr).not.toContain("hunter2");

@@ -5,18 +5,11 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { afterEach, describe, expect, it } from "vitest";
+import { freePort } from "./support/free-port.ts";
 import { uniqueId } from "./support/pipeline.ts";
 import { waitFor } from "./support/wait-for.ts";
 
 const repoRoot = path.resolve(import.meta.dirname, "..");
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 interface Started {
   child: ChildProcess;

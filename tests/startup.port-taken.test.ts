@@ -1,35 +1,7 @@
-import { execFile } from "node:child_process";
 import { createServer, type Server } from "node:net";
-import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestPipeline, type TestPipeline } from "./support/pipeline.ts";
-
-const main = (service: string) => path.resolve(import.meta.dirname, "..", "services", service, "src", "main.ts");
-
-interface Run {
-  code: number | null;
-  lines: Array<{ msg?: string; level?: string; port?: number }>;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a service to its end (it must exit by itself) and parses its JSON log lines. */
-function run(service: string, env: Record<string, string>): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      process.execPath,
-      [main(service)],
-      { env: { ...process.env, ...env }, timeout: 30_000 },
-      (_err, stdout, stderr) => {
-        const lines = stdout
-          .split("\n")
-          .filter((line) => line !== "")
-          .map((line) => JSON.parse(line) as Run["lines"][number]);
-        resolve({ code: child.exitCode, lines, stdout, stderr });
-      },
-    );
-  });
-}
+import { runService } from "./support/processes.ts";
 
 let pipeline: TestPipeline;
 let holder: Server;
@@ -51,8 +23,8 @@ describe("a port already in use", () => {
   it.each([
     ["gateway", "PORT"],
     ["consumer", "HEALTH_PORT"],
-  ])("stops the %s with exit 1 and one line naming %s, never a stack", async (service, variable) => {
-    const result = await run(
+  ] as const)("stops the %s with exit 1 and one line naming %s, never a stack", async (service, variable) => {
+    const result = await runService(
       service,
       pipeline.serviceEnv({ PORT: "0", HEALTH_PORT: "0", [variable]: String(takenPort) }),
     );

@@ -152,6 +152,38 @@ export interface OpsResult {
   stderr: string;
 }
 
+export interface ServiceRun {
+  code: number | null;
+  /** Its JSON log lines; a line that is not JSON is kept as `{ msg: line }`. */
+  lines: LogLine[];
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `node services/<name>/src/main.ts` to its own end: for a start that must fail, and how it fails. */
+export function runService(name: "gateway" | "consumer", env: Record<string, string>): Promise<ServiceRun> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      process.execPath,
+      [path.join(repoRoot, "services", name, "src", "main.ts")],
+      { env: { ...process.env, ...env }, timeout: 30_000 },
+      (_err, stdout, stderr) => {
+        const lines = stdout
+          .split("\n")
+          .filter((line) => line !== "")
+          .map((line): LogLine => {
+            try {
+              return JSON.parse(line) as LogLine;
+            } catch {
+              return { msg: line };
+            }
+          });
+        resolve({ code: child.exitCode, lines, stdout, stderr });
+      },
+    );
+  });
+}
+
 /** Starts `pnpm ops ARGS` without waiting for it, for tests that interrupt it. */
 export function spawnOps(args: string[], env: Record<string, string>): ChildProcess {
   return spawn(process.execPath, [path.join(repoRoot, "services", "ops", "src", "main.ts"), ...args], {

@@ -1,8 +1,8 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { freePort } from "./free-port.ts";
 import { waitFor } from "./wait-for.ts";
 
 const repoRoot = path.resolve(import.meta.dirname, "..", "..");
@@ -32,20 +32,6 @@ export function runPromtool(args: string[], input?: string): Promise<ToolResult>
     });
     child.stdin?.on("error", () => undefined);
     child.stdin?.end(input ?? "");
-  });
-}
-
-/** A port that was free a moment ago (never 9090, where a packaged Prometheus may already listen). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
-      );
-    });
   });
 }
 
