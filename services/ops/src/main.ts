@@ -1,6 +1,5 @@
 import { createDb, type Database } from "@evpipe/db";
 import {
-  ConfigError,
   createLogger,
   databaseUrlVar,
   defaultStreamSettings,
@@ -18,7 +17,7 @@ import { type Kysely, sql } from "kysely";
 import { connect, type NatsConnection } from "nats";
 import { pino } from "pino";
 import * as v from "valibot";
-import { CliError, usageExit } from "./cli-error.ts";
+import { CliError, reportCliFailure, usageExit } from "./cli-error.ts";
 import { type DlqContext, dlqCommand, dlqUsage } from "./dlq/command.ts";
 import { keysCommand, keysUsage } from "./keys.ts";
 import { rollupsCommand, rollupsUsage } from "./rollups.ts";
@@ -129,12 +128,7 @@ async function main(argv: string[]): Promise<void> {
 try {
   await main(process.argv.slice(2));
 } catch (err) {
-  // parseArgs reports unknown or malformed options as ERR_PARSE_ARGS_* errors: a usage mistake.
-  const isUsage = String((err as { code?: unknown }).code ?? "").startsWith("ERR_PARSE_ARGS");
-  if (err instanceof CliError || err instanceof ConfigError || isUsage) {
-    process.stderr.write(`ops: ${(err as Error).message}\n`);
-    process.exitCode = err instanceof CliError ? err.exitCode : usageExit;
-  } else {
+  if (!reportCliFailure("ops", err)) {
     process.stderr.write(`ops: unexpected error: ${(err as Error).message}\n`);
     process.exitCode = 1;
   }

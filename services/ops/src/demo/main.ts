@@ -1,6 +1,5 @@
 import { parseArgs } from "node:util";
 import {
-  ConfigError,
   generateApiKey,
   integerVar,
   namespaceVar,
@@ -11,7 +10,7 @@ import {
   storeKeyRecord,
 } from "@evpipe/shared";
 import { connect } from "nats";
-import { CliError, usageExit } from "../cli-error.ts";
+import { CliError, reportCliFailure, usageExit } from "../cli-error.ts";
 import { type DemoSummary, planDemo, summarize } from "./generate.ts";
 import { sendEvents } from "./send.ts";
 
@@ -123,11 +122,5 @@ async function main(argv: string[]): Promise<void> {
 try {
   await main(process.argv.slice(2));
 } catch (err) {
-  const isUsage = String((err as { code?: unknown }).code ?? "").startsWith("ERR_PARSE_ARGS");
-  if (err instanceof CliError || err instanceof ConfigError || isUsage) {
-    process.stderr.write(`demo: ${(err as Error).message}\n`);
-    process.exitCode = err instanceof CliError ? err.exitCode : usageExit;
-  } else {
-    throw err;
-  }
+  if (!reportCliFailure("demo", err)) throw err;
 }
