@@ -13,6 +13,8 @@ function columns(events: readonly EnvelopeEvent[]) {
   const metadata: Array<string | null> = [];
   const requestIds: string[] = [];
   const keyIds: string[] = [];
+  const types: string[] = [];
+  const anonymousIds: Array<string | null> = [];
   for (const event of events) {
     ids.push(event.id);
     names.push(event.event);
@@ -22,12 +24,15 @@ function columns(events: readonly EnvelopeEvent[]) {
     metadata.push(event.metadata === undefined ? null : JSON.stringify(event.metadata));
     requestIds.push(event.request_id);
     keyIds.push(event.key_id);
+    types.push(event.type ?? "track");
+    anonymousIds.push(event.anonymous_id ?? null);
   }
-  // `unnest` of one array per column keeps the statement at eight parameters whatever the number of events,
+  // `unnest` of one array per column keeps the statement at ten parameters whatever the number of events,
   // so the plan is reused and large batches never reach the parameter limit.
   return sql`SELECT * FROM unnest(
     ${ids}::uuid[], ${names}::text[], ${userIds}::text[], ${occurredAt}::timestamptz[],
-    ${receivedAt}::timestamptz[], ${metadata}::jsonb[], ${requestIds}::text[], ${keyIds}::text[]
+    ${receivedAt}::timestamptz[], ${metadata}::jsonb[], ${requestIds}::text[], ${keyIds}::text[],
+    ${types}::text[], ${anonymousIds}::text[]
   )`;
 }
 
@@ -40,7 +45,7 @@ export async function insertEvents(
   events: readonly EnvelopeEvent[],
 ): Promise<string[]> {
   const result = await sql<{ id: string }>`
-    INSERT INTO events (id, event, user_id, occurred_at, received_at, metadata, request_id, key_id)
+    INSERT INTO events (id, event, user_id, occurred_at, received_at, metadata, request_id, key_id, type, anonymous_id)
     ${columns(events)}
     ON CONFLICT (id) DO NOTHING
     RETURNING id`.execute(db);
@@ -106,7 +111,7 @@ export async function storeEvents(
   const { knownIds, numbers, earlier, added } = await batchUsers(db, events, known);
   const result = await sql<{ id: string | null; user_id: string | null; user_no: number; first_day: string }>`
     WITH inserted AS (
-      INSERT INTO events (id, event, user_id, occurred_at, received_at, metadata, request_id, key_id)
+      INSERT INTO events (id, event, user_id, occurred_at, received_at, metadata, request_id, key_id, type, anonymous_id)
       ${columns(events)}
       ON CONFLICT (id) DO NOTHING
       RETURNING id, event, user_id, (occurred_at AT TIME ZONE 'UTC')::date AS day

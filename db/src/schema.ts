@@ -1,3 +1,4 @@
+import type { EventType } from "@evpipe/shared";
 import type { ColumnType } from "kysely";
 
 type Timestamp = ColumnType<Date, Date | string, never>;
@@ -12,6 +13,9 @@ export interface EventsTable {
   metadata: ColumnType<unknown, string | null, never>;
   request_id: string;
   key_id: string;
+  /** The Segment call type; `track` for the events of our own API. */
+  type: ColumnType<EventType, EventType | undefined, never>;
+  anonymous_id: string | null;
 }
 
 /** A UTC day as PostgreSQL's date type, read as 'YYYY-MM-DD' (see the type parser in connection.ts). */

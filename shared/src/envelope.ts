@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import * as v from "valibot";
-import { eventEntries, jsonObject, uuidField } from "./event.ts";
+import { eventEntries, eventTypes, jsonObject, textField, uuidField } from "./event.ts";
 import { parseJsonText } from "./json-text.ts";
 import type { EventLimits } from "./limits.ts";
 
@@ -16,8 +16,13 @@ export const envelopeVersion = 1;
  * admission policy and is not re-checked.
  */
 export function createEnvelopeSchema(limits: EventLimits) {
+  // A Segment message is kept whole as its event's metadata, so metadata may be as large as a message.
+  const maxMetadataBytes = Math.max(limits.maxMetadataBytes, limits.maxSegmentMessageBytes);
   const event = jsonObject({
-    ...eventEntries(limits),
+    ...eventEntries({ ...limits, maxMetadataBytes }),
+    // Set by the Segment-compatible routes; stored as `track` and without an anonymous id when absent.
+    type: v.optional(v.picklist(eventTypes)),
+    anonymous_id: v.optional(textField(limits)),
     id: uuidField,
     received_at: v.pipe(v.string(), v.isoTimestamp()),
     request_id: v.string(),

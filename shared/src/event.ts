@@ -147,7 +147,7 @@ export function metadataProblem(value: unknown, limits: EventLimits): MetadataPr
   return undefined;
 }
 
-function textField(limits: EventLimits) {
+export function textField(limits: EventLimits) {
   const rule = `must be a string of 1 to ${limits.maxTextChars} characters without control characters`;
   return v.pipe(
     v.string(rule),
@@ -207,7 +207,7 @@ function issuePathItem({ container, key, value }: MetadataPathStep): v.IssuePath
 }
 
 // A raw JSON number is a (frozen, null-prototype) object to typeof, but a number to JSON.
-const isJsonObject = (value: unknown): value is Record<string, unknown> =>
+export const isJsonObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value) && !isRawJsonNumber(value);
 
 /**
@@ -246,6 +246,10 @@ function objectMessage(issue: v.BaseIssue<unknown>): string {
   if (issue.expected?.startsWith('"')) return "is required";
   return "must be a JSON object";
 }
+
+/** The kinds of call of the Segment spec; an event of our own API is a `track`. */
+export const eventTypes = ["track", "identify", "page", "screen", "group", "alias"] as const;
+export type EventType = (typeof eventTypes)[number];
 
 export function eventEntries(limits: EventLimits, now?: () => number) {
   return {

@@ -9,6 +9,9 @@ export interface EventLimits {
   readonly maxFutureSkewMs: number;
   readonly maxBatchEvents: number;
   readonly maxBodyBytes: number;
+  /** The Segment-compatible routes' limits (PRODUCT.md §3): one message, and one request after decompression. */
+  readonly maxSegmentMessageBytes: number;
+  readonly maxSegmentBodyBytes: number;
 }
 
 export const defaultEventLimits: EventLimits = {
@@ -18,6 +21,8 @@ export const defaultEventLimits: EventLimits = {
   maxFutureSkewMs: 60 * 60 * 1000,
   maxBatchEvents: 1000,
   maxBodyBytes: 1024 * 1024,
+  maxSegmentMessageBytes: 32 * 1024,
+  maxSegmentBodyBytes: 500 * 1024,
 };
 
 /** The env variables that set the limits; both services read the same ones so they agree. */
@@ -28,6 +33,8 @@ export const eventLimitsEnv = {
   MAX_FUTURE_SKEW_MS: integerVar(defaultEventLimits.maxFutureSkewMs, 0, 365 * 24 * 3600 * 1000),
   MAX_BATCH_EVENTS: integerVar(defaultEventLimits.maxBatchEvents, 1, 100_000),
   MAX_BODY_BYTES: integerVar(defaultEventLimits.maxBodyBytes, 1024, 64 * 1024 * 1024),
+  SEGMENT_MAX_MESSAGE_BYTES: integerVar(defaultEventLimits.maxSegmentMessageBytes, 1024, 1024 * 1024),
+  SEGMENT_MAX_BODY_BYTES: integerVar(defaultEventLimits.maxSegmentBodyBytes, 1024, 64 * 1024 * 1024),
 };
 
 export function eventLimitsFrom(env: v.InferOutput<v.ObjectSchema<typeof eventLimitsEnv, undefined>>): EventLimits {
@@ -38,5 +45,7 @@ export function eventLimitsFrom(env: v.InferOutput<v.ObjectSchema<typeof eventLi
     maxFutureSkewMs: env.MAX_FUTURE_SKEW_MS,
     maxBatchEvents: env.MAX_BATCH_EVENTS,
     maxBodyBytes: env.MAX_BODY_BYTES,
+    maxSegmentMessageBytes: env.SEGMENT_MAX_MESSAGE_BYTES,
+    maxSegmentBodyBytes: env.SEGMENT_MAX_BODY_BYTES,
   };
 }

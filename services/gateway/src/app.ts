@@ -13,6 +13,7 @@ import { eventsReadRoutes } from "./routes/events-read.ts";
 import { healthRoutes, type Readiness } from "./routes/health.ts";
 import { ingestRoutes } from "./routes/ingest.ts";
 import { referenceRoutes } from "./routes/reference.ts";
+import { segmentRoutes } from "./routes/segment.ts";
 import { statsRoutes } from "./routes/stats.ts";
 
 export interface GatewayDeps {
@@ -63,6 +64,7 @@ export function createApp(deps: GatewayDeps) {
     .route("/", metricsRoutes(deps.metrics))
     .route("/v1", ingestRoutes({ ...deps, now, limiter }))
     .route("/v1", eventsReadRoutes({ ...deps, now, limiter }))
+    .route("/v1", segmentRoutes({ ...deps, now, limiter }))
     .route("/v1/stats", statsRoutes({ ...deps, now, limiter }));
   // Last, so that the reference sees every route registered above.
   app.route("/", referenceRoutes(app));

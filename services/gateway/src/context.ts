@@ -11,5 +11,7 @@ export interface GatewayEnv {
     apiKey: ApiKeyRecord;
     /** Set when the answer went out before the whole body arrived. */
     unreadBody: UnreadBody;
+    /** A body read before the handler ran (a Segment write key may be in it); the handler takes it from here. */
+    body: unknown;
   };
 }

@@ -1,3 +1,4 @@
+import { defaultEventLimits } from "@evpipe/shared";
 import { describe, expect, it } from "vitest";
 import { bodyValidationCases } from "./testing/body-validation-cases.ts";
 import { eventValidationCases } from "./testing/event-validation-cases.ts";
@@ -135,14 +136,7 @@ describe("ingest body size", () => {
 
   it("accepts a body of exactly 1 MiB whose metadata is within its own limit once raised", async () => {
     const gateway = createTestGateway({
-      limits: {
-        maxTextChars: 128,
-        maxMetadataBytes: 2 * oneMiB,
-        maxMetadataDepth: 10,
-        maxFutureSkewMs: 3_600_000,
-        maxBatchEvents: 1000,
-        maxBodyBytes: oneMiB,
-      },
+      limits: { ...defaultEventLimits, maxMetadataBytes: 2 * oneMiB, maxBodyBytes: oneMiB },
     });
     const { key } = gateway.issueKey(["ingest"]);
     const res = await post(gateway, key, bodyOfSize(oneMiB));

@@ -40,6 +40,8 @@ describe("GET /v1/events/{id}", () => {
       metadata: { plan: "pro" },
       request_id: "req-1",
       key_id: "key-1",
+      type: "track",
+      anonymous_id: null,
     });
     expect(gateway.reads).toEqual([{ method: "byId", args: [id(1)] }]);
   });

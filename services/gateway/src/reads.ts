@@ -1,3 +1,5 @@
+import type { EventType } from "@evpipe/shared";
+
 /**
  * What the read routes need from the event store, and nothing more: the routes depend on these, main.ts
  * builds them over PostgreSQL (read-store.ts), and unit tests give doubles.
@@ -13,6 +15,9 @@ export interface StoredEvent {
   metadata: unknown;
   request_id: string;
   key_id: string;
+  /** The Segment call type (`track` for our own API's events) and the user's anonymous id when one was sent. */
+  type: EventType;
+  anonymous_id: string | null;
 }
 
 /** Where a page of a user's events ends: the next page starts strictly after it. */

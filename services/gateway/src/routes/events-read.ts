@@ -1,3 +1,4 @@
+import { eventTypes } from "@evpipe/shared";
 import { Hono } from "hono";
 import * as v from "valibot";
 import type { GatewayEnv } from "../context.ts";
@@ -17,6 +18,8 @@ export const storedEventResponse = v.object({
   metadata: v.unknown(),
   request_id: v.string(),
   key_id: v.string(),
+  type: v.picklist(eventTypes),
+  anonymous_id: v.nullable(v.string()),
 });
 export const userEventsResponse = v.object({
   events: v.array(storedEventResponse),

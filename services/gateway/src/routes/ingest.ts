@@ -1,11 +1,12 @@
 import { createIngestSchemas, type EnvelopeEvent, type EventLimits, type IngestEvent } from "@evpipe/shared";
 import { type Context, Hono } from "hono";
 import * as v from "valibot";
+import { provenance, publishAccepted } from "../accept.ts";
 import type { GatewayEnv } from "../context.ts";
-import { ApiError, parseOrReject } from "../errors.ts";
+import { parseOrReject } from "../errors.ts";
 import { uuidv7 } from "../ids.ts";
 import { type AuthDeps, requireScope } from "../middleware/auth.ts";
-import { readJson, requireJson } from "../middleware/json-body.ts";
+import { readJson, requireJson, requireKnownEncoding } from "../middleware/json-body.ts";
 import { describeOperation, json, success } from "../openapi/describe.ts";
 import type { EventPublisher } from "../publisher.ts";
 
@@ -34,32 +35,16 @@ const validate = <TSchema extends v.GenericSchema>(schema: TSchema, input: unkno
 export function ingestRoutes(deps: IngestDeps) {
   const schemas = createIngestSchemas(deps.limits, deps.now);
 
-  /** Publishes one message for the request and returns only after JetStream's acknowledgement. */
   async function accept(c: Context<GatewayEnv>, input: readonly IngestEvent[]) {
     const receivedAt = new Date(deps.now()).toISOString();
-    const requestId = c.get("requestId");
-    const keyId = c.get("apiKey").id;
-    const events: EnvelopeEvent[] = input.map((event) => ({
-      ...event,
-      id: event.id ?? uuidv7(),
-      received_at: receivedAt,
-      request_id: requestId,
-      key_id: keyId,
-    }));
-    try {
-      await deps.publisher.publish(events, requestId);
-    } catch (err) {
-      c.get("log").warn({ err, eventCount: events.length }, "publish not acknowledged");
-      throw new ApiError("UNAVAILABLE", "The event bus did not acknowledge in time; retry with the same ids.", {
-        headers: { "Retry-After": "1" },
-        cause: err,
-      });
-    }
+    const stamp = provenance(c, receivedAt);
+    const events: EnvelopeEvent[] = input.map((event) => ({ ...event, id: event.id ?? uuidv7(), ...stamp }));
+    await publishAccepted(c, deps.publisher, events);
     return { ids: events.map((event) => event.id), receivedAt };
   }
 
   // Guards per route, not with use(): sibling routers share the /v1 mount.
-  const guards = [requireScope(deps, "ingest"), requireJson] as const;
+  const guards = [requireScope(deps, "ingest"), requireJson, requireKnownEncoding] as const;
   const describeEvent = describeOperation({
     tags: ["Ingest"],
     summary: "Send one event",

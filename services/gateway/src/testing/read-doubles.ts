@@ -12,6 +12,8 @@ export function storedEvent(fields: Partial<StoredEvent> & Pick<StoredEvent, "id
     metadata: null,
     request_id: "req-1",
     key_id: "key-1",
+    type: "track",
+    anonymous_id: null,
     ...fields,
   };
 }

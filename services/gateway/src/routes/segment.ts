@@ -1,0 +1,189 @@
+import { type EventLimits, type EventType, eventTypes } from "@evpipe/shared";
+import { type Context, Hono } from "hono";
+import { createMiddleware } from "hono/factory";
+import * as v from "valibot";
+import { provenance, publishAccepted } from "../accept.ts";
+import type { GatewayEnv } from "../context.ts";
+import { ApiError, parseOrReject } from "../errors.ts";
+import { type AuthDeps, admitKey, type KeyChallenge, presentedKey, refuseKeyInUrl } from "../middleware/auth.ts";
+import { readJson } from "../middleware/json-body.ts";
+import { describeOperation, json, success } from "../openapi/describe.ts";
+import type { EventPublisher } from "../publisher.ts";
+import {
+  createSegmentSchemas,
+  type MessageOutcome,
+  type SegmentEvent,
+  type SegmentSchemas,
+  translateMessage,
+} from "../segment/message.ts";
+
+export interface SegmentDeps extends AuthDeps {
+  publisher: EventPublisher;
+  limits: EventLimits;
+}
+
+const rejectedMessage = v.object({
+  index: v.pipe(v.number(), v.description("The message's position in `batch`, from 0.")),
+  messageId: v.optional(v.string()),
+  details: v.pipe(
+    v.record(v.string(), v.array(v.string())),
+    v.description("The rules the message broke, keyed by the path of each bad field (`batch.3.userId`)."),
+  ),
+});
+export const segmentAnswer = v.object({
+  success: v.literal(true),
+  accepted: v.pipe(v.number(), v.description("Messages accepted: durable in JetStream.")),
+  rejected: v.optional(v.pipe(v.array(rejectedMessage), v.description("Messages left out, and why."))),
+});
+
+const writeKeyChallenge: KeyChallenge = {
+  wwwAuthenticate: 'Basic realm="evpipe"',
+  message:
+    "A valid write key is required (Authorization: Basic, a writeKey in the body, X-API-Key or Authorization: Bearer).",
+};
+
+/** The user name of `Authorization: Basic base64(<key>:)`, as the Segment and RudderStack SDKs send it. */
+function basicUser(authorization: string | undefined): string | undefined {
+  if (!authorization?.toLowerCase().startsWith("basic ")) return undefined;
+  const decoded = Buffer.from(authorization.slice(6).trim(), "base64").toString("utf8");
+  const colon = decoded.indexOf(":");
+  return (colon < 0 ? decoded : decoded.slice(0, colon)) || undefined;
+}
+
+const writeKeyOf = (body: unknown): string | undefined =>
+  typeof body === "object" && body !== null && "writeKey" in body && typeof body.writeKey === "string"
+    ? body.writeKey
+    : undefined;
+
+/**
+ * The write key from the headers, or else from the body's `writeKey`: then the body is read first (within
+ * the request limit, gzip included) and kept for the handler.
+ */
+function requireWriteKey(deps: SegmentDeps) {
+  return createMiddleware<GatewayEnv>(async (c, next) => {
+    refuseKeyInUrl(c, writeKeyChallenge);
+    const header = (name: string) => c.req.header(name);
+    let key = presentedKey(header) ?? basicUser(header("authorization"));
+    if (key === undefined) {
+      const body = await readJson(c, deps.limits.maxSegmentBodyBytes);
+      c.set("body", body);
+      key = writeKeyOf(body);
+    }
+    admitKey(c, deps, key, "ingest", writeKeyChallenge);
+    await next();
+  });
+}
+
+type Rejected = v.InferOutput<typeof rejectedMessage>;
+
+/** The accepted events, and the rejected messages with each bad field's path inside the request. */
+function sortOutcomes(outcomes: readonly MessageOutcome[], pathPrefix: string) {
+  const events: SegmentEvent[] = [];
+  const rejected: Rejected[] = [];
+  outcomes.forEach((outcome, index) => {
+    if (outcome.kind === "accepted") {
+      events.push(outcome.event);
+      return;
+    }
+    const prefix = pathPrefix === "" ? "" : `${pathPrefix}.${index}`;
+    const details = Object.fromEntries(
+      Object.entries(outcome.details).map(([path, rules]) => [
+        prefix === "" ? path : path === "body" ? prefix : `${prefix}.${path}`,
+        rules,
+      ]),
+    );
+    rejected.push({ index, ...(outcome.messageId === undefined ? {} : { messageId: outcome.messageId }), details });
+  });
+  return { events, rejected };
+}
+
+const answers = '`200 {"success": true}` once JetStream has acknowledged every accepted message';
+
+export function segmentRoutes(deps: SegmentDeps) {
+  const schemas: SegmentSchemas = createSegmentSchemas(deps.limits);
+  const writeKey = requireWriteKey(deps);
+  const bodyOf = async (c: Context<GatewayEnv>) =>
+    c.get("body") ?? (await readJson(c, deps.limits.maxSegmentBodyBytes));
+
+  async function accept(
+    c: Context<GatewayEnv>,
+    receivedAtMs: number,
+    events: readonly SegmentEvent[],
+    rejected: readonly Rejected[],
+  ) {
+    if (events.length > 0) {
+      const stamp = provenance(c, new Date(receivedAtMs).toISOString());
+      await publishAccepted(
+        c,
+        deps.publisher,
+        events.map((event) => ({ ...event, ...stamp })),
+      );
+    }
+    const answer: v.InferOutput<typeof segmentAnswer> = {
+      success: true,
+      accepted: events.length,
+      ...(rejected.length > 0 ? { rejected: [...rejected] } : {}),
+    };
+    return c.json(answer, 200);
+  }
+
+  const describe = (summary: string, description: string, body: v.GenericSchema) =>
+    describeOperation({
+      tags: ["Segment-compatible"],
+      summary,
+      description:
+        `${description} Authenticated by \`Authorization: Basic base64(<key>:)\`, a \`writeKey\` in the body, ` +
+        "or our own headers. Any Content-Type is read as JSON (the RudderStack SDK sends gzip as " +
+        `x-www-form-urlencoded). Answers ${answers}.`,
+      scope: "ingest",
+      requestBody: { required: true, content: json(body) },
+      responses: { 200: success("Accepted: every accepted message is durable in JetStream.", segmentAnswer) },
+      errors: ["INVALID_JSON", "VALIDATION_ERROR", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE", "UNAVAILABLE"],
+    });
+
+  const app = new Hono<GatewayEnv>().post(
+    "/batch",
+    describe(
+      "Send a batch of Segment messages",
+      "A message that breaks a rule is left out and reported under `rejected`; the others are accepted.",
+      schemas.batchDocument,
+    ),
+    writeKey,
+    async (c) => {
+      const receivedAtMs = deps.now();
+      const { batch, ...batchFields } = parseOrReject(schemas.batchBody, await bodyOf(c), "field(s) are invalid");
+      const scope = { keyId: c.get("apiKey").id, receivedAtMs, batch: batchFields };
+      const { events, rejected } = sortOutcomes(
+        batch.map((message) => translateMessage(schemas, message, scope)),
+        "batch",
+      );
+      return accept(c, receivedAtMs, events, rejected);
+    },
+  );
+  for (const type of eventTypes) addSingleRoute(app, type);
+  return app;
+
+  function addSingleRoute(routes: Hono<GatewayEnv>, type: EventType) {
+    routes.post(
+      `/${type}`,
+      describe(`Send one ${type} call`, "One message; its `type` is the route's.", schemas.singleDocument),
+      writeKey,
+      async (c) => {
+        const receivedAtMs = deps.now();
+        const outcome = translateMessage(schemas, await bodyOf(c), {
+          keyId: c.get("apiKey").id,
+          receivedAtMs,
+          batch: {},
+          type,
+        });
+        if (outcome.kind === "rejected") {
+          const count = Object.keys(outcome.details).length;
+          throw new ApiError("VALIDATION_ERROR", `${count} field(s) of the message are invalid.`, {
+            details: outcome.details,
+          });
+        }
+        return accept(c, receivedAtMs, [outcome.event], []);
+      },
+    );
+  }
+}

@@ -1,0 +1,178 @@
+import {
+  type EnvelopeEvent,
+  type EventLimits,
+  type EventType,
+  eventTypes,
+  isJsonObject,
+  issueDetails,
+  metadataProblem,
+  textField,
+} from "@evpipe/shared";
+import * as v from "valibot";
+import { uuidv7 } from "../ids.ts";
+import { eventTime } from "./event-time.ts";
+import { eventIdOfMessageId } from "./message-id.ts";
+
+const jsonObjectRule = "must be a JSON object";
+
+const objectField = (description: string) =>
+  v.optional(
+    v.pipe(
+      v.custom<Record<string, unknown>>(isJsonObject, jsonObjectRule),
+      v.metadata({ type: "object", description }),
+    ),
+  );
+
+// Never a reason to drop a message: an unreadable time falls back to the next rule (event-time.ts).
+const timeField = (description: string) =>
+  v.optional(v.pipe(v.unknown(), v.metadata({ type: "string", format: "date-time", description })));
+
+const messageIdRule = "must be a string of 1 to 100 characters";
+
+/** What the whole request may carry beside its messages; `context` and `integrations` apply to each message. */
+const batchEntries = {
+  sentAt: timeField("When the client sent the batch, on its own clock; a message's own sentAt wins."),
+  context: objectField("Context for every message that has none of its own."),
+  integrations: objectField("Integrations for every message that has none of its own."),
+  writeKey: v.optional(v.pipe(v.string(), v.description("The write key, when it is not in Authorization."))),
+};
+
+/**
+ * The Segment HTTP Tracking API's message (PRODUCT.md §3): the fields of the spec are checked where we use
+ * them, any other field is kept as sent. `type` is set by the single-message routes.
+ */
+function messageEntries(limits: EventLimits) {
+  const text = textField(limits);
+  return {
+    type: v.picklist(eventTypes, `must be one of ${eventTypes.join(", ")}`),
+    messageId: v.optional(
+      v.pipe(v.string(messageIdRule), v.minLength(1, messageIdRule), v.maxLength(100, messageIdRule)),
+    ),
+    userId: v.optional(text),
+    anonymousId: v.optional(text),
+    event: v.optional(text),
+    name: v.optional(text),
+    groupId: v.optional(text),
+    previousId: v.optional(text),
+    properties: objectField("The event's or page's properties."),
+    traits: objectField("The user's or group's traits."),
+    context: batchEntries.context,
+    integrations: batchEntries.integrations,
+    timestamp: timeField("When the event happened, as the producer states it."),
+    originalTimestamp: timeField("When the call was made, on the client's clock."),
+    sentAt: timeField("When the client sent the message, on its own clock."),
+  };
+}
+
+type Issue = Parameters<Parameters<typeof v.rawCheck>[0]>[0]["addIssue"];
+
+/** The fields the message's type needs beyond the spec's types (which the object schema checks). */
+function requireFields(message: Record<string, unknown>, addIssue: Issue) {
+  const missing = (key: string, message: string) =>
+    addIssue({ message, path: [{ type: "object", origin: "value", input: {}, key, value: undefined }] });
+  if (message.userId === undefined && message.anonymousId === undefined) {
+    missing("userId", "is required when there is no anonymousId");
+  }
+  if (message.type === "track" && message.event === undefined) missing("event", "is required for a track call");
+  if (message.type === "group" && message.groupId === undefined) missing("groupId", "is required for a group call");
+  if (message.type === "alias") {
+    if (message.previousId === undefined) missing("previousId", "is required for an alias call");
+    if (message.userId === undefined) missing("userId", "is required for an alias call");
+  }
+}
+
+export function createSegmentSchemas(limits: EventLimits) {
+  const entries = messageEntries(limits);
+  const storable = { ...limits, maxMetadataBytes: limits.maxSegmentMessageBytes };
+  const message = v.pipe(
+    v.custom<Record<string, unknown>>(isJsonObject, jsonObjectRule),
+    v.looseObject(entries),
+    v.rawCheck(({ dataset, addIssue }) => {
+      if (!dataset.typed) return;
+      requireFields(dataset.value, addIssue);
+      // The message is stored whole as the event's metadata: it must be storable and within its size.
+      const problem = metadataProblem(dataset.value, storable);
+      if (problem) addIssue({ message: problem.message.replace("must", "the message must") });
+    }),
+  );
+  const batchBody = v.pipe(
+    v.custom<Record<string, unknown>>(isJsonObject, jsonObjectRule),
+    v.looseObject({
+      ...batchEntries,
+      batch: v.pipe(v.array(v.unknown(), "must be an array of messages"), v.minLength(1, "must hold a message")),
+    }),
+  );
+  // For the API reference only: validation takes the batch's messages one by one, so one bad message
+  // cannot refuse the others (the SDKs drop a whole batch on 400).
+  const batchDocument = v.looseObject({ ...batchEntries, batch: v.array(message) });
+  // A single-message route sets the type itself.
+  const singleDocument = v.looseObject({ ...entries, type: v.optional(entries.type), writeKey: batchEntries.writeKey });
+  return { message, batchBody, batchDocument, singleDocument };
+}
+
+export type SegmentSchemas = ReturnType<typeof createSegmentSchemas>;
+type SegmentMessage = v.InferOutput<SegmentSchemas["message"]>;
+type BatchFields = Omit<v.InferOutput<SegmentSchemas["batchBody"]>, "batch">;
+
+/** An event as a Segment route makes it; the gateway adds the request's provenance. */
+export type SegmentEvent = Omit<EnvelopeEvent, "received_at" | "request_id" | "key_id">;
+
+export type MessageOutcome =
+  | { kind: "accepted"; event: SegmentEvent }
+  | { kind: "rejected"; messageId?: string; details: Record<string, string[]> };
+
+export interface MessageScope {
+  keyId: string;
+  receivedAtMs: number;
+  /** The batch's own fields, which each message inherits when it lacks them. */
+  batch: BatchFields;
+  /** Set by a single-message route (`/v1/track`...), overriding the message's own. */
+  type?: EventType;
+}
+
+function eventName(message: SegmentMessage): string {
+  if (message.type === "track") return message.event as string;
+  if (message.type === "page" || message.type === "screen") return message.name ?? message.type;
+  return message.type;
+}
+
+/**
+ * What becomes of one Segment message: our event (`type`, the user as `userId` or else `anonymousId`, its
+ * name, the corrected time, and the whole message as its metadata), or the rules it broke, keyed by field.
+ * The write key is the one field not kept: it is a credential.
+ */
+export function translateMessage(schemas: SegmentSchemas, input: unknown, scope: MessageScope): MessageOutcome {
+  const { writeKey: _, ...inherited } = scope.batch;
+  const composed = isJsonObject(input)
+    ? { ...inherited, ...withoutWriteKey(input), ...(scope.type ? { type: scope.type } : {}) }
+    : input;
+  const result = v.safeParse(schemas.message, composed);
+  if (!result.success) {
+    const messageId = isJsonObject(input) && typeof input.messageId === "string" ? input.messageId : undefined;
+    return {
+      kind: "rejected",
+      ...(messageId === undefined ? {} : { messageId }),
+      details: issueDetails(result.issues),
+    };
+  }
+  const message = result.output;
+  const occurredAt = eventTime(message, scope.receivedAtMs);
+  return {
+    kind: "accepted",
+    event: {
+      id: message.messageId === undefined ? uuidv7() : eventIdOfMessageId(message.messageId, scope.keyId),
+      type: message.type,
+      event: eventName(message),
+      user_id: (message.userId ?? message.anonymousId) as string,
+      ...(message.anonymousId === undefined ? {} : { anonymous_id: message.anonymousId }),
+      client_ts: new Date(occurredAt).toISOString(),
+      metadata: message,
+    },
+  };
+}
+
+function withoutWriteKey(message: Record<string, unknown>): Record<string, unknown> {
+  if (!Object.hasOwn(message, "writeKey")) return message;
+  const { writeKey: _, ...kept } = message;
+  return kept;
+}
