@@ -210,6 +210,8 @@ describe("analytics", () => {
       metadata: null,
       request_id: expect.any(String),
       key_id: expect.any(String),
+      type: "track",
+      anonymous_id: null,
     });
     const missing = await get<{ error: { code: string } }>(`/v1/events/${id(999)}`);
     expect(missing.status).toBe(404);

@@ -26,6 +26,7 @@ const codesByStatus: Record<string, string[]> = {
   "500": ["INTERNAL"],
   "503": ["UNAVAILABLE"],
 };
+const segmentPaths = ["batch", "track", "identify", "page", "screen", "group", "alias"].map((call) => `/v1/${call}`);
 const publicPaths = ["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/assets/{file}"];
 
 const gateway = createTestGateway({ now: () => Date.parse("2026-11-23T12:00:00Z") });
@@ -98,7 +99,9 @@ describe("GET /openapi.json", () => {
         continue;
       }
       const scope = path.startsWith("/v1/stats") || method === "get" ? "read" : "ingest";
-      expect(operation.security, where).toEqual([{ apiKey: [scope] }, { bearer: [scope] }]);
+      // The Segment-compatible routes also take the key as Basic auth's user name, as the Segment SDKs send it.
+      const basic = segmentPaths.includes(path) ? [{ basic: [scope] }] : [];
+      expect(operation.security, where).toEqual([...basic, { apiKey: [scope] }, { bearer: [scope] }]);
       expect(Object.keys(operation.responses), where).toEqual(expect.arrayContaining(["401", "403", "429"]));
     }
   });
@@ -168,5 +171,33 @@ describe("the document as a contract: real answers match their documented schema
     expect(first.headers.get("cache-control")).toBe("no-cache");
     const again = await gateway.app.request("/openapi.json", { headers: { "if-none-match": etag } });
     expect(again.status).toBe(304);
+  });
+
+  it("documents the Segment batch as analytics-node sends it, and its 200 with rejected messages", async () => {
+    const message = {
+      type: "track",
+      event: "Signed Up",
+      userId: "u1",
+      messageId: "node-next-1764500000000-5b0a6f4e",
+      timestamp: "2026-11-23T11:59:59.000Z",
+      properties: { plan: "pro" },
+      context: { library: { name: "@segment/analytics-node", version: "3.1.0" } },
+      integrations: {},
+    };
+    const body = {
+      batch: [message, { type: "track", event: "no user" }],
+      writeKey: key,
+      sentAt: "2026-11-23T12:00:00Z",
+    };
+    const validateBody = ajv.compile(
+      document.paths["/v1/batch"]?.post?.requestBody?.content["application/json"]?.schema as Schema,
+    );
+    expect(validateBody({ ...body, batch: [message] }), ajv.errorsText(validateBody.errors)).toBe(true);
+    const res = await gateway.app.request("/v1/batch", { method: "POST", body: JSON.stringify(body) });
+    const answer: unknown = await res.json();
+    expect(res.status, JSON.stringify(answer)).toBe(200);
+    expect(answer).toMatchObject({ success: true, accepted: 1, rejected: [{ index: 1 }] });
+    const validate = ajv.compile(responseSchema("/v1/batch", "post", 200));
+    expect(validate(answer), `${ajv.errorsText(validate.errors)} in ${JSON.stringify(answer)}`).toBe(true);
   });
 });

@@ -47,7 +47,7 @@ const errorMeaning: Record<ErrorCode, string> = {
   NOT_FOUND: "nothing there (yet)",
   METHOD_NOT_ALLOWED: "the path exists under other methods, listed in Allow",
   PAYLOAD_TOO_LARGE: "the body is over the size limit, with or without Content-Length",
-  UNSUPPORTED_MEDIA_TYPE: "the body is not application/json (UTF-8)",
+  UNSUPPORTED_MEDIA_TYPE: "the body is not application/json (UTF-8), or its Content-Encoding is not gzip",
   RATE_LIMITED: "the key's request rate is exceeded",
   INTERNAL: "a bug; the message is generic, the detail is in the log under the request id",
   UNAVAILABLE: "NATS did not acknowledge in time, or the event store is unavailable; retry with the same ids",
@@ -60,7 +60,7 @@ const statusHeaders: Partial<Record<number, Record<string, Header>>> = {
 };
 
 /** One response per status, each with the error envelope narrowed to that status's codes. */
-export function errorResponses(codes: readonly ErrorCode[]): Responses {
+export function errorResponses(codes: readonly ErrorCode[], basicAuth = false): Responses {
   const byStatus = new Map<number, ErrorCode[]>();
   for (const code of new Set(codes))
     byStatus.set(errorStatus[code], [...(byStatus.get(errorStatus[code]) ?? []), code]);
@@ -68,7 +68,11 @@ export function errorResponses(codes: readonly ErrorCode[]): Responses {
   for (const [status, statusCodes] of [...byStatus].sort(([a], [b]) => a - b)) {
     responses[status] = {
       description: statusCodes.map((code) => `${code}: ${errorMeaning[code]}`).join("; "),
-      headers: { "X-Request-Id": requestIdHeader, ...statusHeaders[status] },
+      headers: {
+        "X-Request-Id": requestIdHeader,
+        ...statusHeaders[status],
+        ...(status === 401 && basicAuth ? { "WWW-Authenticate": header('Basic realm="evpipe"') } : {}),
+      },
       content: json(errorBodyOf(statusCodes)),
     };
   }
@@ -90,6 +94,11 @@ export function queryParameters(schema: v.GenericSchema): Parameters {
 export const securitySchemes = {
   apiKey: { type: "apiKey", in: "header", name: "X-API-Key", description: "An API key (`evp_...`)." },
   bearer: { type: "http", scheme: "bearer", description: "The same API key as a bearer token." },
+  basic: {
+    type: "http",
+    scheme: "basic",
+    description: "The API key as the user name and no password: a Segment SDK's write key (Segment-compatible routes).",
+  },
 } as const;
 
 interface Operation extends Omit<DescribeRouteOptions, "responses" | "security"> {
@@ -98,21 +107,24 @@ interface Operation extends Omit<DescribeRouteOptions, "responses" | "security">
   responses: Responses;
   /** The error codes the operation itself can answer, beyond the key's and INTERNAL. */
   errors?: readonly ErrorCode[];
+  /** The key may also come as Basic auth's user name (the Segment-compatible routes). */
+  basicAuth?: boolean;
 }
 
 /**
  * The route's entry in the API reference, as middleware beside its handler (hono-openapi finds it in
  * app.routes). A scope adds both auth schemes, naming the scope, and the key's 401, 403 and 429.
  */
-export function describeOperation({ scope, errors = [], responses, ...operation }: Operation) {
+export function describeOperation({ scope, errors = [], responses, basicAuth = false, ...operation }: Operation) {
   const keyErrors: ErrorCode[] = scope ? ["UNAUTHORIZED", "FORBIDDEN", "RATE_LIMITED"] : [];
+  const schemes = basicAuth ? (["basic", "apiKey", "bearer"] as const) : (["apiKey", "bearer"] as const);
   return describeRoute({
     ...operation,
     description: scope
       ? `${operation.description ?? ""}\n\nNeeds a key with the \`${scope}\` scope.`.trim()
       : operation.description,
-    security: scope ? [{ apiKey: [scope] }, { bearer: [scope] }] : [],
+    security: scope ? schemes.map((scheme) => ({ [scheme]: [scope] })) : [],
     ...(scope ? { "x-required-scope": scope } : {}),
-    responses: { ...responses, ...errorResponses([...keyErrors, ...errors, "INTERNAL"]) },
+    responses: { ...responses, ...errorResponses([...keyErrors, ...errors, "INTERNAL"], basicAuth) },
   });
 }

@@ -136,6 +136,7 @@ export function segmentRoutes(deps: SegmentDeps) {
         "or our own headers. Any Content-Type is read as JSON (the RudderStack SDK sends gzip as " +
         `x-www-form-urlencoded). Answers ${answers}.`,
       scope: "ingest",
+      basicAuth: true,
       requestBody: { required: true, content: json(body) },
       responses: { 200: success("Accepted: every accepted message is durable in JetStream.", segmentAnswer) },
       errors: ["INVALID_JSON", "VALIDATION_ERROR", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE", "UNAVAILABLE"],

@@ -9,7 +9,16 @@ export interface ProtectedRoute {
   scope: Scope;
   /** A body that would be accepted with the right key, so only auth can explain a rejection. */
   body?: unknown;
+  /** The route's 401 challenge and message, when not our own API's bearer ones. */
+  unauthorized?: { wwwAuthenticate: string; message: string };
+  /** Ways beyond X-API-Key and Authorization: Bearer that the route takes its key in. */
+  moreKeyHeaders?: (key: string) => Array<Record<string, string>>;
 }
+
+const bearerUnauthorized = {
+  wwwAuthenticate: 'Bearer realm="evpipe"',
+  message: "A valid API key is required (X-API-Key or Authorization: Bearer).",
+};
 
 type TestGateway = ReturnType<typeof createTestGateway>;
 
@@ -38,11 +47,10 @@ function expectUndone(route: ProtectedRoute, gateway: TestGateway) {
 async function expectUnauthorizedAnswer(route: ProtectedRoute, gateway: TestGateway, headers: Record<string, string>) {
   const res = await gateway.app.request(route.path, request(route, headers));
   const body = await res.json();
+  const { wwwAuthenticate, message } = route.unauthorized ?? bearerUnauthorized;
   expect(res.status, JSON.stringify(body)).toBe(401);
-  expect(res.headers.get("www-authenticate")).toBe('Bearer realm="evpipe"');
-  expect(body).toEqual(
-    errorEnvelope(res.headers, "UNAUTHORIZED", "A valid API key is required (X-API-Key or Authorization: Bearer)."),
-  );
+  expect(res.headers.get("www-authenticate")).toBe(wwwAuthenticate);
+  expect(body).toEqual(errorEnvelope(res.headers, "UNAUTHORIZED", message));
   expectUndone(route, gateway);
 }
 
@@ -116,10 +124,14 @@ export function describeSecurity(route: ProtectedRoute, makeGateway: () => TestG
       expectNothingDone(gateway);
     });
 
-    it(`accepts the right key by X-API-Key and by Authorization: Bearer, and the request is ${effect}`, async () => {
+    it(`accepts the right key by X-API-Key, Authorization: Bearer and the route's other ways; the request is ${effect}`, async () => {
       const gateway = makeGateway();
       const { key } = gateway.issueKey([route.scope]);
-      const variants: Array<Record<string, string>> = [{ "x-api-key": key }, { authorization: `Bearer ${key}` }];
+      const variants: Array<Record<string, string>> = [
+        { "x-api-key": key },
+        { authorization: `Bearer ${key}` },
+        ...(route.moreKeyHeaders?.(key) ?? []),
+      ];
       for (const headers of variants) {
         const res = await gateway.app.request(route.path, request(route, headers));
         expect(res.status, await res.text()).toBeLessThan(300);
