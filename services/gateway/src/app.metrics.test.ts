@@ -33,6 +33,16 @@ function setup() {
 }
 
 describe("gateway metrics", () => {
+  it("counts Segment messages left out of accepted requests, and the events accepted beside them", async () => {
+    const { post, value } = setup();
+    const batch = [{ type: "track", event: "ok", userId: "u" }, { type: "track", userId: "u" }, "x"];
+    const res = await post("/v1/batch", { batch });
+    expect(await res.json()).toMatchObject({ accepted: 1 });
+    expect(await value("evpipe_segment_messages_rejected_total")).toBe(2);
+    expect(await value("evpipe_events_accepted_total")).toBe(1);
+    expect(await value("evpipe_http_requests_total", { route: "/v1/batch", method: "POST", status: "200" })).toBe(1);
+  });
+
   it("labels a request by its route pattern, never the raw path, and an unknown path as unmatched", async () => {
     const { gateway, value, scrape, readKey } = setup();
     const ids = [crypto.randomUUID(), crypto.randomUUID(), crypto.randomUUID()];

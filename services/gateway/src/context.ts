@@ -13,5 +13,7 @@ export interface GatewayEnv {
     unreadBody: UnreadBody;
     /** A body read before the handler ran (a Segment write key may be in it); the handler takes it from here. */
     body: unknown;
+    /** Segment messages left out of this request; its summary log line and the metrics count them. */
+    rejectedMessages: number;
   };
 }

@@ -17,6 +17,8 @@ export interface GatewayMetrics {
   /** Publishes awaiting their PubAck, counted by meteredPublisher; the gauge reads it at scrape time. */
   inFlight: { count: number };
   publishFailures: Counter;
+  /** Segment messages left out of an accepted request (reported in its 200 body, which the SDKs ignore). */
+  messagesRejected: Counter;
 }
 
 export function createGatewayMetrics(registry: Registry = createMetricsRegistry()): GatewayMetrics {
@@ -60,6 +62,11 @@ export function createGatewayMetrics(registry: Registry = createMetricsRegistry(
     publishFailures: new Counter({
       name: "evpipe_publish_failures_total",
       help: "Publishes JetStream did not acknowledge (each answered 503).",
+      registers,
+    }),
+    messagesRejected: new Counter({
+      name: "evpipe_segment_messages_rejected_total",
+      help: "Segment messages left out of their request for breaking a rule; the SDKs do not read the reasons.",
       registers,
     }),
   };
@@ -108,6 +115,8 @@ export function requestObserver(metrics: GatewayMetrics): RequestObserver {
       children.byStatus.set(status, counter);
     }
     counter.inc();
+    const rejected = c.get("rejectedMessages");
+    if (rejected) metrics.messagesRejected.inc(rejected);
   };
 }
 

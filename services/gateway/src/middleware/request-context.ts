@@ -36,6 +36,7 @@ export function requestContext(log: Logger, observe?: RequestObserver) {
       durationMs: Math.round(durationMs * 100) / 100,
       keyId: c.get("apiKey")?.id,
       unreadBody: c.get("unreadBody"),
+      rejectedMessages: c.get("rejectedMessages"),
     };
     if (status >= 500) requestLog.error(line, "request failed");
     else if (probePaths.has(c.req.path) && status < 400) requestLog.debug(line, "request");

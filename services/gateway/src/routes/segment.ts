@@ -119,6 +119,7 @@ export function segmentRoutes(deps: SegmentDeps) {
         events.map((event) => ({ ...event, ...stamp })),
       );
     }
+    if (rejected.length > 0) c.set("rejectedMessages", rejected.length);
     const answer: v.InferOutput<typeof segmentAnswer> = {
       success: true,
       accepted: events.length,
