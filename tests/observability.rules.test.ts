@@ -21,7 +21,7 @@ describe("alert rules", () => {
   });
 
   it("each have a unit test where they fire and one where they must not", () => {
-    expect(alertNames.length).toBe(10);
+    expect(alertNames.length).toBe(11);
     for (const name of alertNames) {
       expect(testsText, `${name} never fires in alerts.test.yml`).toMatch(
         new RegExp(`alertname: ${name}\\n\\s+exp_alerts:\\n\\s+- exp_labels:`),
