@@ -1,9 +1,12 @@
+import { randomUUID } from "node:crypto";
 import { gunzipSync, gzipSync } from "node:zlib";
 import type { Database } from "@evpipe/db";
 import RudderAnalytics from "@rudderstack/rudder-sdk-node";
 import { Analytics, type AnalyticsSettings } from "@segment/analytics-node";
 import type { Kysely } from "kysely";
 import { v5 } from "uuid";
+import type { TestPipeline } from "./pipeline.ts";
+import { waitFor } from "./wait-for.ts";
 
 /** One Segment message as a client put it on the wire. */
 export type SentMessage = Record<string, unknown> & { messageId: string; type: string };
@@ -23,6 +26,8 @@ export interface Wire {
   errors: unknown[];
   /** Each message sent, once, with the batch it first went out in. */
   messages(): Array<{ message: SentMessage; request: SentBatch }>;
+  /** What happened on the wire, for a failure message. */
+  report(): string;
 }
 
 function createWire(): Wire {
@@ -39,6 +44,8 @@ function createWire(): Wire {
       }
       return [...seen.values()];
     },
+    report: () =>
+      JSON.stringify({ statuses: wire.statuses, errors: wire.errors.map(String), requests: wire.requests.length }),
   };
   return wire;
 }
@@ -73,7 +80,8 @@ export function rudderClient(dataPlaneUrl: string, writeKey: string, options: Ru
     logLevel: "none",
     errorHandler: (err: unknown) => wire.errors.push(err),
     axiosRetryConfig: {
-      onRetry: (_count: number, err: { response?: { status: number } }) => wire.statuses.push(err.response?.status ?? 0),
+      onRetry: (_count: number, err: { response?: { status: number } }) =>
+        wire.statuses.push(err.response?.status ?? 0),
     },
     ...options,
   });
@@ -116,6 +124,33 @@ export function storedRows(db: Kysely<Database>, ids: readonly string[]) {
     .execute();
 }
 
+/** The rows of these event ids, once every one is stored. */
+export async function storedOnce(pipeline: TestPipeline, ids: readonly string[], timeoutMs = 20_000) {
+  await waitFor(`${ids.length} events stored`, async () => (await pipeline.storedCount(ids)) === ids.length, {
+    timeoutMs,
+  });
+  return storedRows(pipeline.db, ids);
+}
+
+/**
+ * Until the gateway knows a key stored after it started (its key ring follows the bucket by a watch): any answer
+ * but 401 to a read of an event (403 for an ingest key, 404 for a read key), which spends none of the key's rate.
+ */
+export async function keyKnown(baseUrl: string, key: string) {
+  const url = `${baseUrl}/v1/events/00000000-0000-4000-8000-000000000000`;
+  await waitFor("the gateway to know the new key", async () => {
+    return (await fetch(url, { headers: { "x-api-key": key } })).status !== 401;
+  });
+}
+
+/** Until the writer has nothing pending or unacknowledged: whatever was published has had its effect. */
+export async function consumerSettled(pipeline: TestPipeline) {
+  await waitFor("the consumer to settle", async () => {
+    const info = await pipeline.jsm.consumers.info(pipeline.names.eventsStream, pipeline.names.writerConsumer);
+    return info.num_pending === 0 && info.num_ack_pending === 0;
+  });
+}
+
 export interface SegmentAnswer {
   success?: true;
   accepted?: number;
@@ -150,5 +185,27 @@ export async function postSegment(
   }
   return { status: res.status, headers: res.headers, body: parsed, text };
 }
+
+export const json = (value: unknown) => Buffer.from(JSON.stringify(value));
+
+export const trackMessage = (userId: string, extra: Record<string, unknown> = {}) => ({
+  type: "track",
+  event: "http-test",
+  userId,
+  messageId: randomUUID(),
+  ...extra,
+});
+
+/** A `/v1/batch` body of exactly `size` bytes: track messages of about 30 KB (under 32 KiB each), then spaces. */
+export function batchOfSize(size: number, userId: string) {
+  const messages: unknown[] = [];
+  while (JSON.stringify({ batch: messages }).length + 31_000 < size - 1000) {
+    messages.push(trackMessage(userId, { properties: { pad: "x".repeat(30_000) } }));
+  }
+  return { messages, bytes: Buffer.from(JSON.stringify({ batch: messages }).padEnd(size, " ")) };
+}
+
+/** 10 MB of spaces in about 10 KB of gzip. */
+export const zipBomb = () => gzipSync(Buffer.alloc(10 * 1024 * 1024, " "));
 
 export const basicAuth = (key: string) => `Basic ${Buffer.from(`${key}:`).toString("base64")}`;
