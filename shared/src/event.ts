@@ -241,7 +241,8 @@ export function jsonObject<const TEntries extends v.ObjectEntries>(entries: TEnt
   );
 }
 
-function objectMessage(issue: v.BaseIssue<unknown>): string {
+/** The message of an object schema's issue: an unknown field, a missing one, or not an object at all. */
+export function objectMessage(issue: v.BaseIssue<unknown>): string {
   if (issue.expected === "never") return "is not a known field";
   if (issue.expected?.startsWith('"')) return "is required";
   return "must be a JSON object";

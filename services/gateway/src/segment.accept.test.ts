@@ -135,6 +135,17 @@ describe("POST /v1/batch", () => {
     expect(event?.metadata).toEqual({ ...message, sentAt: "2026-11-30T13:00:00.000Z" });
   });
 
+  it("lets a message inherit only sentAt, context and integrations from its batch", async () => {
+    const { gateway, post } = setup();
+    // rudder-sdk-node puts its send time in a batch-level `timestamp`: not any message's event time.
+    const message = { type: "track", event: "e", userId: "u", originalTimestamp: "2026-11-30T11:59:00.000Z" };
+    const sentAt = "2026-11-30T11:59:30.000Z";
+    await post("/v1/batch", { batch: [message], sentAt, timestamp: sentAt, extra: 1, integrations: { All: true } });
+    const event = gateway.published[0]?.events[0];
+    expect(event?.metadata).toEqual({ ...message, sentAt, integrations: { All: true } });
+    expect(event?.client_ts).toBe("2026-11-30T11:59:30.000Z");
+  });
+
   it("reports each bad message in the 200 body, by index and path, and accepts the others", async () => {
     const { gateway, post } = setup();
     const batch = [
@@ -147,6 +158,7 @@ describe("POST /v1/batch", () => {
       { type: "alias", previousId: "anon", anonymousId: "a" },
       { type: "track", event: "e", userId: "u1", messageId: "m".repeat(101) },
       { type: "track", event: "ok too", anonymousId: "a1" },
+      { event: "no type", userId: "u1" },
     ];
     const res = await post("/v1/batch", { batch });
     const body = await res.json();
@@ -166,6 +178,7 @@ describe("POST /v1/batch", () => {
           messageId: "m".repeat(101),
           details: { "batch.7.messageId": ["must be a string of 1 to 100 characters"] },
         },
+        { index: 9, details: { "batch.9.type": ["is required"] } },
       ],
     });
     expect(gateway.published[0]?.events.map((event) => event.event)).toEqual(["ok", "ok too"]);

@@ -61,7 +61,9 @@ describe("whole-request problems on /v1/batch", () => {
     const { gateway, send } = setup();
     await expectRefused(await send("{batch"), 400, "INVALID_JSON", "The request body is not valid JSON.");
     await expectRefused(await send("[]"), 400, "VALIDATION_ERROR", "1 field(s) are invalid.");
-    await expectRefused(await send('{"sentAt": "x"}'), 400, "VALIDATION_ERROR", "1 field(s) are invalid.");
+    const noBatch = await send('{"sentAt": "x"}');
+    expect(await noBatch.clone().json()).toMatchObject({ error: { details: { batch: ["is required"] } } });
+    await expectRefused(noBatch, 400, "VALIDATION_ERROR", "1 field(s) are invalid.");
     const res = await send('{"batch": []}');
     expect(await res.json()).toMatchObject({ error: { details: { batch: ["must hold a message"] } } });
     expect(gateway.published).toEqual([]);

@@ -76,6 +76,9 @@ function requireWriteKey(deps: SegmentDeps) {
 
 type Rejected = v.InferOutput<typeof rejectedMessage>;
 
+const withoutUndefined = <T extends object>(fields: T): Partial<T> =>
+  Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as Partial<T>;
+
 /** The accepted events, and the rejected messages with each bad field's path inside the request. */
 function sortOutcomes(outcomes: readonly MessageOutcome[], pathPrefix: string) {
   const events: SegmentEvent[] = [];
@@ -153,10 +156,11 @@ export function segmentRoutes(deps: SegmentDeps) {
     writeKey,
     async (c) => {
       const receivedAtMs = deps.now();
-      const { batch, ...batchFields } = parseOrReject(schemas.batchBody, await bodyOf(c), "field(s) are invalid");
-      const scope = { keyId: c.get("apiKey").id, receivedAtMs, batch: batchFields };
+      const body = parseOrReject(schemas.batchBody, await bodyOf(c), "field(s) are invalid");
+      const inherited = { sentAt: body.sentAt, context: body.context, integrations: body.integrations };
+      const scope = { keyId: c.get("apiKey").id, receivedAtMs, inherited: withoutUndefined(inherited) };
       const { events, rejected } = sortOutcomes(
-        batch.map((message) => translateMessage(schemas, message, scope)),
+        body.batch.map((message) => translateMessage(schemas, message, scope)),
         "batch",
       );
       return accept(c, receivedAtMs, events, rejected);
@@ -175,7 +179,7 @@ export function segmentRoutes(deps: SegmentDeps) {
         const outcome = translateMessage(schemas, await bodyOf(c), {
           keyId: c.get("apiKey").id,
           receivedAtMs,
-          batch: {},
+          inherited: {},
           type,
         });
         if (outcome.kind === "rejected") {

@@ -6,6 +6,7 @@ import {
   isJsonObject,
   issueDetails,
   metadataProblem,
+  objectMessage,
   textField,
 } from "@evpipe/shared";
 import * as v from "valibot";
@@ -86,7 +87,7 @@ export function createSegmentSchemas(limits: EventLimits) {
   const storable = { ...limits, maxMetadataBytes: limits.maxSegmentMessageBytes };
   const message = v.pipe(
     v.custom<Record<string, unknown>>(isJsonObject, jsonObjectRule),
-    v.looseObject(entries),
+    v.looseObject(entries, objectMessage),
     v.rawCheck(({ dataset, addIssue }) => {
       if (!dataset.typed) return;
       requireFields(dataset.value, addIssue);
@@ -97,10 +98,13 @@ export function createSegmentSchemas(limits: EventLimits) {
   );
   const batchBody = v.pipe(
     v.custom<Record<string, unknown>>(isJsonObject, jsonObjectRule),
-    v.looseObject({
-      ...batchEntries,
-      batch: v.pipe(v.array(v.unknown(), "must be an array of messages"), v.minLength(1, "must hold a message")),
-    }),
+    v.looseObject(
+      {
+        ...batchEntries,
+        batch: v.pipe(v.array(v.unknown(), "must be an array of messages"), v.minLength(1, "must hold a message")),
+      },
+      objectMessage,
+    ),
   );
   // For the API reference only: validation takes the batch's messages one by one, so one bad message
   // cannot refuse the others (the SDKs drop a whole batch on 400).
@@ -112,7 +116,8 @@ export function createSegmentSchemas(limits: EventLimits) {
 
 export type SegmentSchemas = ReturnType<typeof createSegmentSchemas>;
 type SegmentMessage = v.InferOutput<SegmentSchemas["message"]>;
-type BatchFields = Omit<v.InferOutput<SegmentSchemas["batchBody"]>, "batch">;
+/** What a message inherits from its batch when it has none of its own (Segment's batch behaviour). */
+export type InheritedFields = Pick<v.InferOutput<SegmentSchemas["batchBody"]>, "sentAt" | "context" | "integrations">;
 
 /** An event as a Segment route makes it; the gateway adds the request's provenance. */
 export type SegmentEvent = Omit<EnvelopeEvent, "received_at" | "request_id" | "key_id">;
@@ -124,8 +129,9 @@ export type MessageOutcome =
 export interface MessageScope {
   keyId: string;
   receivedAtMs: number;
-  /** The batch's own fields, which each message inherits when it lacks them. */
-  batch: BatchFields;
+  /** The batch's fields each message inherits when it lacks them; nothing else of the batch (rudder-sdk-node
+   * puts its send time in a batch `timestamp`, which is no message's event time). */
+  inherited: InheritedFields;
   /** Set by a single-message route (`/v1/track`...), overriding the message's own. */
   type?: EventType;
 }
@@ -142,9 +148,8 @@ function eventName(message: SegmentMessage): string {
  * The write key is the one field not kept: it is a credential.
  */
 export function translateMessage(schemas: SegmentSchemas, input: unknown, scope: MessageScope): MessageOutcome {
-  const { writeKey: _, ...inherited } = scope.batch;
   const composed = isJsonObject(input)
-    ? { ...inherited, ...withoutWriteKey(input), ...(scope.type ? { type: scope.type } : {}) }
+    ? { ...scope.inherited, ...withoutWriteKey(input), ...(scope.type ? { type: scope.type } : {}) }
     : input;
   const result = v.safeParse(schemas.message, composed);
   if (!result.success) {
