@@ -96,7 +96,10 @@ export function segmentBatchBodies(size: number, writeKey: string, gzip: boolean
       .slot("id")
       .text(`","_metadata":{"nodeVersion":"${process.version}","jsRuntime":"node"}}`);
   }
-  template.text(`],"writeKey":${JSON.stringify(writeKey)},"sentAt":"`).slot("now").text('"}');
+  template
+    .text(`],"writeKey":${JSON.stringify(writeKey)},"sentAt":"`)
+    .slot("now")
+    .text('"}');
   const messageId = (nowMs: number) => `node-next-${nowMs}-${randomUUID()}`;
   return source(gzip ? "segment gzip" : "segment", template, messageId, gzip);
 }

@@ -1,9 +1,14 @@
 import autocannon from "autocannon";
 
+/** One body for every request, or a function that gives each request a body of its own. */
+export type LoadBody = string | (() => string | Buffer);
+
 export interface LoadOptions {
   url: string;
   apiKey: string;
-  body: string;
+  body: LoadBody;
+  /** Replace the default headers (JSON, the key in X-API-Key). */
+  headers?: Record<string, string>;
   connections: number;
   durationS: number;
 }
@@ -26,8 +31,14 @@ export interface RunningLoad {
   stop(): void;
 }
 
+function bodyOptions(body: LoadBody): Pick<autocannon.Options, "body" | "requests"> {
+  if (typeof body === "string") return { body };
+  return { requests: [{ setupRequest: (request) => ({ ...request, body: body() }) }] };
+}
+
 /**
- * POSTs the same JSON body on `connections` keep-alive connections for `durationS`. Requests still in
+ * POSTs the body on `connections` keep-alive connections for `durationS`: the same one on every request, or
+ * one made for each request by autocannon's setupRequest hook just before it is sent. Requests still in
  * flight at the end are abandoned by autocannon: the gateway may have accepted them without a 2xx being
  * counted here.
  */
@@ -38,8 +49,8 @@ export function runLoad(path: string, options: LoadOptions): RunningLoad {
       {
         url: `${options.url}${path}`,
         method: "POST",
-        headers: { "content-type": "application/json", "x-api-key": options.apiKey },
-        body: options.body,
+        headers: options.headers ?? { "content-type": "application/json", "x-api-key": options.apiKey },
+        ...bodyOptions(options.body),
         connections: options.connections,
         duration: options.durationS,
       },

@@ -3,10 +3,11 @@ import { createDb } from "@evpipe/db";
 import { sql } from "kysely";
 import { createTestPipeline, type TestPipeline } from "../support/pipeline.ts";
 import { type MetricsCost, type MetricsMode, type ModeServices, measureMetricsCost } from "./metrics-cost.ts";
-import { ingestPhase, type PhaseOptions } from "./phase.ts";
+import { ingestPhase, loadGeneratorGroup, type PhaseOptions } from "./phase.ts";
 import { peakRssBytes, pidsNamed, startCpuSampler } from "./process-stats.ts";
 import { measureRawInsert, type RawInsertResult } from "./raw-insert.ts";
 import { formatCount, formatMiB } from "./report.ts";
+import { compareSegmentRoute } from "./segment-compare.ts";
 import { startWatched, type WatchedService } from "./services.ts";
 import { type BenchSettings, loadBenchSettings } from "./settings.ts";
 import { renderSummary } from "./summary.ts";
@@ -117,7 +118,7 @@ function batchPhaseOptions(settings: BenchSettings, { key, gateway, consumer }: 
       consumer: () => [consumer.pid],
       "nats-server (all)": () => pidsNamed("nats-server"),
       "postgres (all processes)": () => pidsNamed("postgres"),
-      "bench (autocannon)": () => [process.pid],
+      [loadGeneratorGroup]: () => [process.pid],
     },
     signal: interrupted.signal,
     progress,
@@ -216,6 +217,7 @@ async function main(): Promise<string> {
     durationS: settings.singleDurationS,
   });
   problems.push(...single.problems);
+  const segment = await compareSegmentRoute(pipeline, settings, batchOptions, batch, problems);
 
   const gatewayPeakRss = peakRss(gateway, "gateway");
   const consumerPeakRss = peakRss(consumer, "consumer");
@@ -234,6 +236,7 @@ async function main(): Promise<string> {
     gatewayPeakRss,
     consumerPeakRss,
     metricsCost,
+    segment,
     cpuGroups: Object.keys(batchOptions.cpuGroups),
     cpuCount: os.cpus().length,
   });

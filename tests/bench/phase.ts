@@ -1,15 +1,20 @@
 import type { TestPipeline } from "../support/pipeline.ts";
-import { type LoadResult, runLoad } from "./load.ts";
-import { type CpuUsage, startCpuSampler } from "./process-stats.ts";
+import { type LoadBody, type LoadResult, runLoad } from "./load.ts";
+import { type CpuUsage, startCpuSampler, startCpuTotals } from "./process-stats.ts";
 import { formatCount } from "./report.ts";
 import { databaseNow, storedSince, waitForStored, watchBacklog } from "./stored.ts";
+
+/** The CPU group of this process: autocannon, and the request bodies it makes. Not part of the pipeline. */
+export const loadGeneratorGroup = "bench (autocannon)";
 
 export interface PhaseOptions {
   label: string;
   gatewayUrl: string;
   apiKey: string;
   path: string;
-  body: string;
+  body: LoadBody;
+  /** Instead of JSON with the key in X-API-Key. */
+  headers?: Record<string, string>;
   eventsPerRequest: number;
   connections: number;
   durationS: number;
@@ -29,7 +34,10 @@ export interface PhaseResult {
   firstStored: Date | null;
   lastStored: Date | null;
   peakBacklogMessages: number;
+  /** While the load ran. */
   cpu: CpuUsage;
+  /** Each group's CPU seconds from the start of the load until everything published was stored. */
+  cpuSecondsToStored: Record<string, number>;
   /** Lost, extra or unstored events: a real failure, unlike a missed target. */
   problems: string[];
 }
@@ -46,10 +54,12 @@ export async function ingestPhase(pipeline: TestPipeline, options: PhaseOptions)
   const publishedBefore = await pipeline.publishedCount();
   const backlog = watchBacklog(pipeline);
   const cpu = startCpuSampler(options.cpuGroups);
+  const cpuTotals = startCpuTotals(options.cpuGroups);
   const running = runLoad(options.path, {
     url: options.gatewayUrl,
     apiKey: options.apiKey,
     body: options.body,
+    ...(options.headers ? { headers: options.headers } : {}),
     connections: options.connections,
     durationS: options.durationS,
   });
@@ -67,6 +77,7 @@ export async function ingestPhase(pipeline: TestPipeline, options: PhaseOptions)
     `${options.label}: waiting for the consumer to store ${formatCount(await publishedEvents())} events`,
   );
   const { published, timedOut } = await waitForStored(pipeline, since, publishedEvents, options.catchUpTimeoutS * 1000);
+  const cpuSecondsToStored = cpuTotals.stop();
   const peakBacklogMessages = backlog.stop();
   const stored = await storedSince(pipeline.db, since);
   const acceptedEvents = load.accepted * options.eventsPerRequest;
@@ -91,6 +102,7 @@ export async function ingestPhase(pipeline: TestPipeline, options: PhaseOptions)
     lastStored: stored.last,
     peakBacklogMessages,
     cpu: cpuUsage,
+    cpuSecondsToStored,
     problems: problems.map((problem) => `${options.label}: ${problem}`),
   };
 }

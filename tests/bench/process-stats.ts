@@ -94,3 +94,27 @@ export function startCpuSampler(groups: Record<string, () => number[]>, interval
     },
   };
 }
+
+/**
+ * CPU seconds each group uses from now until `stop()`, read per process at both ends: a process that starts
+ * in between counts from its start. For costs per event over a whole phase, catch-up included.
+ */
+export function startCpuTotals(groups: Record<string, () => number[]>) {
+  const read = () =>
+    Object.fromEntries(
+      Object.entries(groups).map(([group, pids]) => [group, new Map(pids().map((pid) => [pid, processTicks(pid)]))]),
+    );
+  const first = read();
+  return {
+    stop(): Record<string, number> {
+      const last = read();
+      const seconds: Record<string, number> = {};
+      for (const [group, ticks] of Object.entries(last)) {
+        let used = 0;
+        for (const [pid, now] of ticks) used += now - (first[group]?.get(pid) ?? 0);
+        seconds[group] = used / ticksPerSecond;
+      }
+      return seconds;
+    },
+  };
+}

@@ -3,6 +3,7 @@ import type { PhaseResult } from "./phase.ts";
 import type { CpuUsage } from "./process-stats.ts";
 import type { RawInsertResult } from "./raw-insert.ts";
 import { formatCount, formatMiB, formatMs, formatPercent, formatSeconds, formatTable } from "./report.ts";
+import { type SegmentComparison, segmentRatioRows, segmentRouteRows } from "./segment-compare.ts";
 import type { BenchSettings } from "./settings.ts";
 
 /** The issue's targets for this 2-core machine, everything on it. */
@@ -18,6 +19,7 @@ export interface BenchOutcome {
   gatewayPeakRss: number | undefined;
   consumerPeakRss: number | undefined;
   metricsCost: MetricsCost | undefined;
+  segment: SegmentComparison | undefined;
   cpuGroups: string[];
   cpuCount: number;
 }
@@ -141,8 +143,30 @@ export function renderSummary(outcome: BenchOutcome): string {
     "",
     "CPU, % of one core (peak: highest one-second sample)",
     formatTable(["process", "batch avg", "batch peak", "single avg", "single peak"], cpuRows(outcome), [1, 2, 3, 4]),
+    ...segmentSection(outcome),
     ...metricsCostSection(outcome.metricsCost),
   ].join("\n");
+}
+
+function segmentSection({ segment, settings, cpuGroups }: BenchOutcome): string[] {
+  if (!segment) return [];
+  const routes = [segment.reference, segment.own, segment.segment, segment.segmentGzip];
+  return [
+    "",
+    `Segment route /v1/batch vs our /v1/events/batch: ${settings.batchConnections} connections x ` +
+      `${segment.durationS} s each, ${settings.batchSize} events per request, every request with new ids ` +
+      "(ours a random UUID per event, Segment's messageId node-next-<ms>-<uuid>), bodies made per request by " +
+      "the bench; the main phase's constant body beside them. CPU from the start of the load until the last " +
+      "event was stored, per stored event",
+    formatTable(["measure", ...routes.map((run) => run.label)], segmentRouteRows(segment, cpuGroups), [1, 2, 3, 4]),
+    "",
+    "Segment / our batch route with fresh ids",
+    formatTable(
+      ["measure", "segment / own", "segment gzip / own", "target", "met"],
+      segmentRatioRows(segment, cpuGroups),
+      [1, 2],
+    ),
+  ];
 }
 
 function metricsCostSection(cost: MetricsCost | undefined): string[] {
