@@ -15,6 +15,7 @@ import {
   postSegment,
   storedOnce,
   trackMessage as track,
+  writeKeyMessage,
   zipBomb,
 } from "./support/segment-clients.ts";
 import { waitFor } from "./support/wait-for.ts";
@@ -41,8 +42,6 @@ beforeAll(async () => {
 });
 
 const auth = () => ({ authorization: basicAuth(services.key) });
-const writeKeyMessage =
-  "A valid write key is required (Authorization: Basic, a writeKey in the body, X-API-Key or Authorization: Bearer).";
 
 interface Refusal {
   name: string;
@@ -89,7 +88,12 @@ const refusals: Refusal[] = [
     details: { batch: ["is required"] },
     body: () => json({ sentAt: new Date() }),
   },
-  { name: "an empty batch", ...invalid, details: { batch: ["must hold a message"] }, body: () => json({ batch: [] }) },
+  {
+    name: "an empty batch",
+    ...invalid,
+    details: { batch: ["must hold 1 to 2500 messages"] },
+    body: () => json({ batch: [] }),
+  },
   { name: "no key at all", ...unauthorized, headers: () => ({}) },
   { name: "an unknown key in Basic", ...unauthorized, headers: () => ({ authorization: basicAuth(keys.unknown) }) },
   {

@@ -3,7 +3,8 @@ import { type Kysely, sql } from "kysely";
 /**
  * Events from the Segment-compatible routes (ADR §30) keep their call type and the user's anonymous id where
  * analysts can filter on them. Every event before these routes was a `track`; a constant default adds the
- * column without rewriting the table. Most events carry no anonymous id, so its index holds only those that do.
+ * column without rewriting or scanning the table. Most events carry no anonymous id, so its index holds only
+ * those that do; building it reads the table once while writes wait (ADR §30 says how long).
  */
 export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema

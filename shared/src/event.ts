@@ -108,8 +108,10 @@ function textProblem(text: string): string | undefined {
  * Why a metadata value is unacceptable, or undefined when it is fine. Walks the value with an explicit
  * stack, so hostile nesting cannot overflow the call stack. A raw JSON number (parseJsonText's, for a value
  * a JS number cannot hold) is a number, not an object; the size counts it as PostgreSQL will print it back.
+ * `textIsSafe`: the value was parsed from well-formed UTF-8 JSON text without a `\u` escape, so no string or key
+ * can hold a NUL or a lone surrogate (JSON has no raw control characters in strings) and they are not checked.
  */
-export function metadataProblem(value: unknown, limits: EventLimits): MetadataProblem | undefined {
+export function metadataProblem(value: unknown, limits: EventLimits, textIsSafe = false): MetadataProblem | undefined {
   if (!isJsonObject(value)) return whole("must be a JSON object");
   const stack: MetadataNode[] = [{ node: value, depth: 1, key: "", parent: undefined }];
   // Characters a raw number gains when PostgreSQL prints it back (see storedNumericLength).
@@ -118,7 +120,7 @@ export function metadataProblem(value: unknown, limits: EventLimits): MetadataPr
     const entry = stack.pop() as MetadataNode;
     const { node, depth } = entry;
     if (typeof node === "string") {
-      const problem = textProblem(node);
+      const problem = textIsSafe ? undefined : textProblem(node);
       if (problem) return whole(problem);
       continue;
     }
@@ -136,7 +138,7 @@ export function metadataProblem(value: unknown, limits: EventLimits): MetadataPr
       continue;
     }
     for (const key of Object.keys(node)) {
-      const problem = textProblem(key);
+      const problem = textIsSafe ? undefined : textProblem(key);
       if (problem) return whole(problem);
       stack.push({ node: (node as Record<string, unknown>)[key], depth: depth + 1, key, parent: entry });
     }

@@ -12,6 +12,7 @@ export interface EventLimits {
   /** The Segment-compatible routes' limits (PRODUCT.md §3): one message, and one request after decompression. */
   readonly maxSegmentMessageBytes: number;
   readonly maxSegmentBodyBytes: number;
+  readonly maxSegmentBatchMessages: number;
 }
 
 export const defaultEventLimits: EventLimits = {
@@ -23,6 +24,7 @@ export const defaultEventLimits: EventLimits = {
   maxBodyBytes: 1024 * 1024,
   maxSegmentMessageBytes: 32 * 1024,
   maxSegmentBodyBytes: 500 * 1024,
+  maxSegmentBatchMessages: 2500,
 };
 
 /** The env variables that set the limits; both services read the same ones so they agree. */
@@ -35,6 +37,7 @@ export const eventLimitsEnv = {
   MAX_BODY_BYTES: integerVar(defaultEventLimits.maxBodyBytes, 1024, 64 * 1024 * 1024),
   SEGMENT_MAX_MESSAGE_BYTES: integerVar(defaultEventLimits.maxSegmentMessageBytes, 1024, 1024 * 1024),
   SEGMENT_MAX_BODY_BYTES: integerVar(defaultEventLimits.maxSegmentBodyBytes, 1024, 64 * 1024 * 1024),
+  SEGMENT_MAX_BATCH_MESSAGES: integerVar(defaultEventLimits.maxSegmentBatchMessages, 1, 100_000),
 };
 
 export function eventLimitsFrom(env: v.InferOutput<v.ObjectSchema<typeof eventLimitsEnv, undefined>>): EventLimits {
@@ -47,5 +50,6 @@ export function eventLimitsFrom(env: v.InferOutput<v.ObjectSchema<typeof eventLi
     maxBodyBytes: env.MAX_BODY_BYTES,
     maxSegmentMessageBytes: env.SEGMENT_MAX_MESSAGE_BYTES,
     maxSegmentBodyBytes: env.SEGMENT_MAX_BODY_BYTES,
+    maxSegmentBatchMessages: env.SEGMENT_MAX_BATCH_MESSAGES,
   };
 }

@@ -209,3 +209,7 @@ export function batchOfSize(size: number, userId: string) {
 export const zipBomb = () => gzipSync(Buffer.alloc(10 * 1024 * 1024, " "));
 
 export const basicAuth = (key: string) => `Basic ${Buffer.from(`${key}:`).toString("base64")}`;
+
+/** The 401 message of the Segment-compatible routes, written out from the contract rather than imported. */
+export const writeKeyMessage =
+  "A valid write key is required (Authorization: Basic, a writeKey in the body, X-API-Key or Authorization: Bearer).";

@@ -54,7 +54,8 @@ export function createApp(deps: GatewayDeps) {
   // Up to two whole bodies, for at most a second: a client refused before it finished sending what it was
   // allowed to send, or a little more (an SDK's batch just over the limit, announced by Content-Length), still
   // reads its answer and gets a clean close; a slow or far oversized sender cannot hold the socket for long.
-  const drainBudget = { maxBytes: 2 * deps.limits.maxBodyBytes, maxMs: 1000 };
+  const largestBody = Math.max(deps.limits.maxBodyBytes, deps.limits.maxSegmentBodyBytes);
+  const drainBudget = { maxBytes: 2 * largestBody, maxMs: 1000 };
   const app = new Hono<GatewayEnv>();
   app
     // First, so it logs, times and counts every answer, early and error ones included.

@@ -12,8 +12,10 @@ export interface GatewayEnv {
     /** Set when the answer went out before the whole body arrived. */
     unreadBody: UnreadBody;
     /** A body read before the handler ran (a Segment write key may be in it); the handler takes it from here. */
-    body: unknown;
+    bodyText: string;
     /** Segment messages left out of this request; its summary log line and the metrics count them. */
     rejectedMessages: number;
+    /** Why the first of them was left out (paths and rules, no values), for the summary log line. */
+    firstRejection: Record<string, string[]>;
   };
 }

@@ -146,6 +146,46 @@ describe("POST /v1/batch", () => {
     expect(event?.client_ts).toBe("2026-11-30T11:59:30.000Z");
   });
 
+  it("takes what the SDKs send for absent values: null fields, numeric ids, a null batch context", async () => {
+    const { gateway, post } = setup();
+    const batch = [
+      { type: "track", event: "e", userId: null, anonymousId: "anon-1", properties: null, messageId: null },
+      { type: "identify", userId: 42, anonymousId: null, traits: null, integrations: null },
+      { type: "group", userId: "u1", groupId: 7 },
+      { type: "alias", userId: "u1", previousId: 99 },
+      { type: "page", userId: "u1", name: `A ${"very ".repeat(30)}long name` },
+      { type: "screen", userId: "u1", name: "Line\nbreak" },
+    ];
+    const res = await post("/v1/batch", { batch, context: null, integrations: null, writeKey: null });
+    expect(await res.json()).toEqual({ success: true, accepted: 6 });
+    const events = gateway.published[0]?.events ?? [];
+    expect(events.map(({ user_id, anonymous_id, event }) => ({ user_id, anonymous_id, event }))).toEqual([
+      { user_id: "anon-1", anonymous_id: "anon-1", event: "e" },
+      { user_id: "42", anonymous_id: undefined, event: "identify" },
+      { user_id: "u1", anonymous_id: undefined, event: "group" },
+      { user_id: "u1", anonymous_id: undefined, event: "alias" },
+      // A name that is not a valid event name leaves the event named by its type; the name stays in metadata.
+      { user_id: "u1", anonymous_id: undefined, event: "page" },
+      { user_id: "u1", anonymous_id: undefined, event: "screen" },
+    ]);
+    expect(events[0]?.metadata).toEqual(batch[0]);
+  });
+
+  it("keeps every key of a message as sent, even those an object schema would skip", async () => {
+    const { gateway } = setup();
+    const { key } = gateway.issueKey(["ingest"]);
+    const text =
+      '{"batch":[{"type":"track","event":"e","userId":"u","constructor":"c","prototype":1,"__proto__":{"x":1}}]}';
+    const res = await gateway.app.request("/v1/batch", {
+      method: "POST",
+      headers: { authorization: basic(key) },
+      body: text,
+    });
+    expect(await res.json()).toEqual({ success: true, accepted: 1 });
+    const metadata = gateway.published[0]?.events[0]?.metadata ?? {};
+    expect(Object.keys(metadata)).toEqual(["type", "event", "userId", "constructor", "prototype", "__proto__"]);
+  });
+
   it("reports each bad message in the 200 body, by index and path, and accepts the others", async () => {
     const { gateway, post } = setup();
     const batch = [

@@ -65,7 +65,9 @@ describe("whole-request problems on /v1/batch", () => {
     expect(await noBatch.clone().json()).toMatchObject({ error: { details: { batch: ["is required"] } } });
     await expectRefused(noBatch, 400, "VALIDATION_ERROR", "1 field(s) are invalid.");
     const res = await send('{"batch": []}');
-    expect(await res.json()).toMatchObject({ error: { details: { batch: ["must hold a message"] } } });
+    expect(await res.json()).toMatchObject({ error: { details: { batch: ["must hold 1 to 2500 messages"] } } });
+    const tooMany = await send(JSON.stringify({ batch: Array.from({ length: 2501 }, () => track) }));
+    expect(await tooMany.json()).toMatchObject({ error: { details: { batch: ["must hold 1 to 2500 messages"] } } });
     expect(gateway.published).toEqual([]);
   });
 

@@ -16,6 +16,15 @@ export function presentedKey(header: Header): string | undefined {
   return undefined;
 }
 
+/** The user name of `Authorization: Basic base64(<key>:)`, as the Segment and RudderStack SDKs send the key. */
+export function basicAuthUser(authorization: string | undefined): string | undefined {
+  if (!authorization?.toLowerCase().startsWith("basic ")) return undefined;
+  const decoded = Buffer.from(authorization.slice(6).trim(), "base64").toString("utf8");
+  const colon = decoded.indexOf(":");
+  // Without a colon, the whole value is the key: some hand-written clients send base64(<key>).
+  return (colon < 0 ? decoded : decoded.slice(0, colon)) || undefined;
+}
+
 // Query parameters producers have been seen to put keys in.
 const keyParameters = ["api_key", "apikey", "key", "x-api-key", "token", "access_token"];
 

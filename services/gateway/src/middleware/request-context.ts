@@ -37,6 +37,7 @@ export function requestContext(log: Logger, observe?: RequestObserver) {
       keyId: c.get("apiKey")?.id,
       unreadBody: c.get("unreadBody"),
       rejectedMessages: c.get("rejectedMessages"),
+      firstRejection: c.get("firstRejection"),
     };
     if (status >= 500) requestLog.error(line, "request failed");
     else if (probePaths.has(c.req.path) && status < 400) requestLog.debug(line, "request");

@@ -40,14 +40,15 @@ export const success = (description: string, schema: v.GenericSchema) => ({
 });
 
 const errorMeaning: Record<ErrorCode, string> = {
-  INVALID_JSON: "the body is not valid UTF-8 JSON, or repeats a key in one object",
+  INVALID_JSON: "the body is not valid UTF-8 JSON (or not valid gzip), or repeats a key in one object",
   VALIDATION_ERROR: "a rule is broken; `details` names each bad field by path",
   UNAUTHORIZED: "no key, or an unknown or revoked one, or a key in the URL",
   FORBIDDEN: "the key lacks the scope",
   NOT_FOUND: "nothing there (yet)",
   METHOD_NOT_ALLOWED: "the path exists under other methods, listed in Allow",
   PAYLOAD_TOO_LARGE: "the body is over the size limit, with or without Content-Length",
-  UNSUPPORTED_MEDIA_TYPE: "the body is not application/json (UTF-8), or its Content-Encoding is not gzip",
+  UNSUPPORTED_MEDIA_TYPE:
+    "the body's Content-Encoding is not gzip, or (on our own routes, not the Segment-compatible ones) its type is not application/json (UTF-8)",
   RATE_LIMITED: "the key's request rate is exceeded",
   INTERNAL: "a bug; the message is generic, the detail is in the log under the request id",
   UNAVAILABLE: "NATS did not acknowledge in time, or the event store is unavailable; retry with the same ids",

@@ -5,8 +5,15 @@ import * as v from "valibot";
 import { provenance, publishAccepted } from "../accept.ts";
 import type { GatewayEnv } from "../context.ts";
 import { ApiError, parseOrReject } from "../errors.ts";
-import { type AuthDeps, admitKey, type KeyChallenge, presentedKey, refuseKeyInUrl } from "../middleware/auth.ts";
-import { readJson } from "../middleware/json-body.ts";
+import {
+  type AuthDeps,
+  admitKey,
+  basicAuthUser,
+  type KeyChallenge,
+  presentedKey,
+  refuseKeyInUrl,
+} from "../middleware/auth.ts";
+import { parseJsonBody, readText } from "../middleware/json-body.ts";
 import { describeOperation, json, success } from "../openapi/describe.ts";
 import type { EventPublisher } from "../publisher.ts";
 import {
@@ -42,18 +49,20 @@ const writeKeyChallenge: KeyChallenge = {
     "A valid write key is required (Authorization: Basic, a writeKey in the body, X-API-Key or Authorization: Bearer).",
 };
 
-/** The user name of `Authorization: Basic base64(<key>:)`, as the Segment and RudderStack SDKs send it. */
-function basicUser(authorization: string | undefined): string | undefined {
-  if (!authorization?.toLowerCase().startsWith("basic ")) return undefined;
-  const decoded = Buffer.from(authorization.slice(6).trim(), "base64").toString("utf8");
-  const colon = decoded.indexOf(":");
-  return (colon < 0 ? decoded : decoded.slice(0, colon)) || undefined;
+/**
+ * The `writeKey` of a body, found by the engine's own JSON.parse: cheap enough to run before the key is known,
+ * unlike the full reading (exact numbers, repeated keys) a request gets once it is let in.
+ */
+function writeKeyOf(text: string): string | undefined {
+  try {
+    const body: unknown = JSON.parse(text);
+    return typeof body === "object" && body !== null && "writeKey" in body && typeof body.writeKey === "string"
+      ? body.writeKey
+      : undefined;
+  } catch {
+    return undefined;
+  }
 }
-
-const writeKeyOf = (body: unknown): string | undefined =>
-  typeof body === "object" && body !== null && "writeKey" in body && typeof body.writeKey === "string"
-    ? body.writeKey
-    : undefined;
 
 /**
  * The write key from the headers, or else from the body's `writeKey`: then the body is read first (within
@@ -63,11 +72,11 @@ function requireWriteKey(deps: SegmentDeps) {
   return createMiddleware<GatewayEnv>(async (c, next) => {
     refuseKeyInUrl(c, writeKeyChallenge);
     const header = (name: string) => c.req.header(name);
-    let key = presentedKey(header) ?? basicUser(header("authorization"));
+    let key = presentedKey(header) ?? basicAuthUser(header("authorization"));
     if (key === undefined) {
-      const body = await readJson(c, deps.limits.maxSegmentBodyBytes);
-      c.set("body", body);
-      key = writeKeyOf(body);
+      const text = await readText(c, deps.limits.maxSegmentBodyBytes);
+      c.set("bodyText", text);
+      key = writeKeyOf(text);
     }
     admitKey(c, deps, key, "ingest", writeKeyChallenge);
     await next();
@@ -76,8 +85,8 @@ function requireWriteKey(deps: SegmentDeps) {
 
 type Rejected = v.InferOutput<typeof rejectedMessage>;
 
-const withoutUndefined = <T extends object>(fields: T): Partial<T> =>
-  Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as Partial<T>;
+const withoutAbsent = <T extends object>(fields: T): Partial<T> =>
+  Object.fromEntries(Object.entries(fields).filter(([, value]) => value != null)) as Partial<T>;
 
 /** The accepted events, and the rejected messages with each bad field's path inside the request. */
 function sortOutcomes(outcomes: readonly MessageOutcome[], pathPrefix: string) {
@@ -102,49 +111,57 @@ function sortOutcomes(outcomes: readonly MessageOutcome[], pathPrefix: string) {
 
 const answers = '`200 {"success": true}` once JetStream has acknowledged every accepted message';
 
+/** Publishes the accepted events (when there are any) and answers 200 with what was left out, and why. */
+async function accept(
+  c: Context<GatewayEnv>,
+  publisher: EventPublisher,
+  receivedAtMs: number,
+  events: readonly SegmentEvent[],
+  rejected: readonly Rejected[],
+) {
+  if (events.length > 0) {
+    const stamp = provenance(c, new Date(receivedAtMs).toISOString());
+    await publishAccepted(
+      c,
+      publisher,
+      events.map((event) => ({ ...event, ...stamp })),
+    );
+  }
+  if (rejected.length > 0) {
+    c.set("rejectedMessages", rejected.length);
+    c.set("firstRejection", (rejected[0] as Rejected).details);
+  }
+  const answer: v.InferOutput<typeof segmentAnswer> = {
+    success: true,
+    accepted: events.length,
+    ...(rejected.length > 0 ? { rejected: [...rejected] } : {}),
+  };
+  return c.json(answer, 200);
+}
+
+const describe = (summary: string, description: string, body: v.GenericSchema) =>
+  describeOperation({
+    tags: ["Segment-compatible"],
+    summary,
+    description:
+      `${description} Authenticated by \`Authorization: Basic base64(<key>:)\`, a \`writeKey\` in the body, ` +
+      "or our own headers. Any Content-Type is read as JSON (the RudderStack SDK sends gzip as " +
+      `x-www-form-urlencoded). Answers ${answers}.`,
+    scope: "ingest",
+    basicAuth: true,
+    requestBody: { required: true, content: json(body) },
+    responses: { 200: success("Accepted: every accepted message is durable in JetStream.", segmentAnswer) },
+    errors: ["INVALID_JSON", "VALIDATION_ERROR", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE", "UNAVAILABLE"],
+  });
+
 export function segmentRoutes(deps: SegmentDeps) {
   const schemas: SegmentSchemas = createSegmentSchemas(deps.limits);
   const writeKey = requireWriteKey(deps);
-  const bodyOf = async (c: Context<GatewayEnv>) =>
-    c.get("body") ?? (await readJson(c, deps.limits.maxSegmentBodyBytes));
-
-  async function accept(
-    c: Context<GatewayEnv>,
-    receivedAtMs: number,
-    events: readonly SegmentEvent[],
-    rejected: readonly Rejected[],
-  ) {
-    if (events.length > 0) {
-      const stamp = provenance(c, new Date(receivedAtMs).toISOString());
-      await publishAccepted(
-        c,
-        deps.publisher,
-        events.map((event) => ({ ...event, ...stamp })),
-      );
-    }
-    if (rejected.length > 0) c.set("rejectedMessages", rejected.length);
-    const answer: v.InferOutput<typeof segmentAnswer> = {
-      success: true,
-      accepted: events.length,
-      ...(rejected.length > 0 ? { rejected: [...rejected] } : {}),
-    };
-    return c.json(answer, 200);
-  }
-
-  const describe = (summary: string, description: string, body: v.GenericSchema) =>
-    describeOperation({
-      tags: ["Segment-compatible"],
-      summary,
-      description:
-        `${description} Authenticated by \`Authorization: Basic base64(<key>:)\`, a \`writeKey\` in the body, ` +
-        "or our own headers. Any Content-Type is read as JSON (the RudderStack SDK sends gzip as " +
-        `x-www-form-urlencoded). Answers ${answers}.`,
-      scope: "ingest",
-      basicAuth: true,
-      requestBody: { required: true, content: json(body) },
-      responses: { 200: success("Accepted: every accepted message is durable in JetStream.", segmentAnswer) },
-      errors: ["INVALID_JSON", "VALIDATION_ERROR", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE", "UNAVAILABLE"],
-    });
+  /** The request's JSON, and whether its text is free of `\\u` escapes (see metadataProblem's textIsSafe). */
+  const bodyOf = async (c: Context<GatewayEnv>) => {
+    const text = c.get("bodyText") ?? (await readText(c, deps.limits.maxSegmentBodyBytes));
+    return { body: parseJsonBody(text), textIsSafe: !text.includes("\\u") };
+  };
 
   const app = new Hono<GatewayEnv>().post(
     "/batch",
@@ -156,14 +173,15 @@ export function segmentRoutes(deps: SegmentDeps) {
     writeKey,
     async (c) => {
       const receivedAtMs = deps.now();
-      const body = parseOrReject(schemas.batchBody, await bodyOf(c), "field(s) are invalid");
+      const { body: input, textIsSafe } = await bodyOf(c);
+      const body = parseOrReject(schemas.batchBody, input, "field(s) are invalid");
       const inherited = { sentAt: body.sentAt, context: body.context, integrations: body.integrations };
-      const scope = { keyId: c.get("apiKey").id, receivedAtMs, inherited: withoutUndefined(inherited) };
+      const scope = { keyId: c.get("apiKey").id, receivedAtMs, inherited: withoutAbsent(inherited), textIsSafe };
       const { events, rejected } = sortOutcomes(
         body.batch.map((message) => translateMessage(schemas, message, scope)),
         "batch",
       );
-      return accept(c, receivedAtMs, events, rejected);
+      return accept(c, deps.publisher, receivedAtMs, events, rejected);
     },
   );
   for (const type of eventTypes) addSingleRoute(app, type);
@@ -176,11 +194,13 @@ export function segmentRoutes(deps: SegmentDeps) {
       writeKey,
       async (c) => {
         const receivedAtMs = deps.now();
-        const outcome = translateMessage(schemas, await bodyOf(c), {
+        const { body, textIsSafe } = await bodyOf(c);
+        const outcome = translateMessage(schemas, body, {
           keyId: c.get("apiKey").id,
           receivedAtMs,
           inherited: {},
           type,
+          textIsSafe,
         });
         if (outcome.kind === "rejected") {
           const count = Object.keys(outcome.details).length;
@@ -188,7 +208,7 @@ export function segmentRoutes(deps: SegmentDeps) {
             details: outcome.details,
           });
         }
-        return accept(c, receivedAtMs, [outcome.event], []);
+        return accept(c, deps.publisher, receivedAtMs, [outcome.event], []);
       },
     );
   }

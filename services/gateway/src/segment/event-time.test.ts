@@ -39,6 +39,18 @@ describe("the time of a Segment message", () => {
     ["originalTimestamp without sentAt, in the past: as stated", { originalTimestamp: at(-7000) }, at(-7000)],
     ["originalTimestamp without sentAt, in the future: received_at", { originalTimestamp: at(7000) }, at(0)],
     [
+      "a future timestamp with an absurd sentAt: at most the bound before received_at",
+      { timestamp: at(60_000), sentAt: "9999-12-31T23:59:59Z" },
+      at(-maxClientDelayMs),
+    ],
+    [
+      "year 0001 with a positive offset: the earliest storable time, not year 0",
+      { timestamp: "0001-01-01T00:00:00+01:00" },
+      "0001-01-01T00:00:00.000Z",
+    ],
+    ["a date alone is midnight UTC", { timestamp: "2020-01-02" }, "2020-01-02T00:00:00.000Z"],
+    ["a date-time without an offset is UTC", { timestamp: "2020-01-02T03:04:05.6" }, "2020-01-02T03:04:05.600Z"],
+    [
       "an unreadable timestamp falls back to the next rule",
       { timestamp: "yesterday", originalTimestamp: at(-1) },
       at(-1),

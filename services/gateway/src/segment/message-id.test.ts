@@ -18,6 +18,13 @@ describe("the event id of a messageId", () => {
     expect(id).toBe(v5("node-next-1764500000000-abc", namespace));
   });
 
+  it("agrees with the uuid package for names of every kind", () => {
+    const namespace = v5("key-b", "5a0c3c52-8d7e-4b8f-9a3e-6f1d2c7b9e41");
+    for (const name of ["", "a", "ünïcode-✓", "x".repeat(100), "node-next-1764500000000-3f1c"]) {
+      expect(eventIdOfMessageId(name, "key-b"), name).toBe(v5(name, namespace));
+    }
+  });
+
   it("differs between keys and between messageIds", () => {
     const ids = new Set([
       eventIdOfMessageId("m-1", "key-a"),
