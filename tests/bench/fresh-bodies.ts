@@ -77,6 +77,31 @@ export function ownBatchBodies(size: number): BodySource {
   return source("own batch", template.text("]}"), () => randomUUID(), false);
 }
 
+/** What an analytics-node message carries beyond the fields of our events and its properties. */
+const segmentLibrary = '{"library":{"name":"@segment/analytics-node","version":"3.1.0"}}';
+const segmentMetadata = `{"nodeVersion":"${process.version}","jsRuntime":"node"}`;
+
+/**
+ * Our batch route's body with the events of segmentBatchBodies, as bytes per event within a few percent of
+ * them: our fields carry what Segment's messageId, event, userId and timestamp do, and `metadata` the rest of
+ * the message (type, properties, context, integrations, _metadata). The Segment route's cost beyond this one's
+ * is its own work, not the size of what it reads.
+ */
+export function ownSegmentSizedBodies(size: number): BodySource {
+  const template = new Template().text('{"events":[');
+  for (let index = 0; index < size; index++) {
+    const { event, user_id, metadata } = sampleEvent(index);
+    template
+      .text(`${index === 0 ? "" : ","}{"id":"`)
+      .slot("id")
+      .text(`","event":${JSON.stringify(event)},"user_id":${JSON.stringify(user_id)},"client_ts":"`)
+      .slot("time")
+      .text(`","metadata":{"type":"track","properties":${JSON.stringify(metadata)},`)
+      .text(`"context":${segmentLibrary},"integrations":{},"_metadata":${segmentMetadata}}}`);
+  }
+  return source("own batch, Segment-sized", template.text("]}"), () => randomUUID(), false);
+}
+
 /**
  * The Segment batch as @segment/analytics-node 3.1 sends it (its field order, context, integrations and
  * _metadata, the writeKey in the body too), with the events of batchBody as track calls whose properties
@@ -91,10 +116,10 @@ export function segmentBatchBodies(size: number, writeKey: string, gzip: boolean
       .slot("time")
       .text(`","integrations":{},"event":${JSON.stringify(event)},"type":"track",`)
       .text(`"properties":${JSON.stringify(metadata)},`)
-      .text('"context":{"library":{"name":"@segment/analytics-node","version":"3.1.0"}},')
+      .text(`"context":${segmentLibrary},`)
       .text(`"userId":${JSON.stringify(user_id)},"messageId":"`)
       .slot("id")
-      .text(`","_metadata":{"nodeVersion":"${process.version}","jsRuntime":"node"}}`);
+      .text(`","_metadata":${segmentMetadata}}`);
   }
   template
     .text(`],"writeKey":${JSON.stringify(writeKey)},"sentAt":"`)

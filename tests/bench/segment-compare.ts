@@ -1,5 +1,5 @@
 import type { TestPipeline } from "../support/pipeline.ts";
-import { type BodySource, ownBatchBodies, segmentBatchBodies } from "./fresh-bodies.ts";
+import { type BodySource, ownBatchBodies, ownSegmentSizedBodies, segmentBatchBodies } from "./fresh-bodies.ts";
 import { ingestPhase, loadGeneratorGroup, type PhaseOptions, type PhaseResult } from "./phase.ts";
 import { formatCount, formatMs, formatSeconds } from "./report.ts";
 import type { BenchSettings } from "./settings.ts";
@@ -20,6 +20,8 @@ export interface SegmentComparison {
   /** The main batch phase: our route, one constant body, ids assigned by the gateway. */
   reference: RouteRun;
   own: RouteRun;
+  /** Ours with the Segment messages' bytes per event: what is left of the difference is the route's work. */
+  ownSized: RouteRun;
   segment: RouteRun;
   segmentGzip: RouteRun;
 }
@@ -62,8 +64,9 @@ async function runRoute(
  * Our batch route and the Segment route /v1/batch, plain and gzip, on the services of the main phases, with
  * the batch phase's size and connections and `segmentDurationS` each. Every request carries new ids (our
  * `id`, Segment's messageId), else the gateway would map a repeated body to the same events and the stored
- * count would fall short. Ours runs between the two Segment phases, so a drift over the three (the table
- * growing, the machine's other work) falls on both sides of it. Undefined when BENCH_SEGMENT_DURATION_S=0.
+ * count would fall short. Ours runs twice, with its own small events and with events of the Segment messages'
+ * bytes (ownSegmentSizedBodies), both between the two Segment phases, so a drift over the four (the table
+ * growing, the machine's other work) falls on both sides of them. Undefined when BENCH_SEGMENT_DURATION_S=0.
  */
 export async function compareSegmentRoute(
   pipeline: TestPipeline,
@@ -83,14 +86,16 @@ export async function compareSegmentRoute(
     problems.push(...run.phase.problems.map((problem) => `warm-up ${problem}`));
   }
   const segment = await runRoute(pipeline, base, key, segmentBatchBodies(batchSize, key, false), durationS);
+  const ownSized = await runRoute(pipeline, base, key, ownSegmentSizedBodies(batchSize), durationS);
   const own = await runRoute(pipeline, base, key, ownBatchBodies(batchSize), durationS);
   const segmentGzip = await runRoute(pipeline, base, key, segmentBatchBodies(batchSize, key, true), durationS);
-  for (const run of [segment, own, segmentGzip]) problems.push(...run.phase.problems);
+  for (const run of [segment, ownSized, own, segmentGzip]) problems.push(...run.phase.problems);
   const referenceBytes = typeof base.body === "string" ? Buffer.byteLength(base.body) : 0;
   return {
     durationS,
     reference: { label: "own batch, main phase", phase: reference, bodyBytes: referenceBytes },
     own,
+    ownSized,
     segment,
     segmentGzip,
   };
@@ -105,7 +110,7 @@ function cpuMsPerThousand(phase: PhaseResult, groups: readonly string[]): number
 const pipelineGroups = (groups: readonly string[]) => groups.filter((group) => group !== loadGeneratorGroup);
 
 function runs(comparison: SegmentComparison): RouteRun[] {
-  return [comparison.reference, comparison.own, comparison.segment, comparison.segmentGzip];
+  return [comparison.reference, comparison.own, comparison.ownSized, comparison.segment, comparison.segmentGzip];
 }
 
 /** Per route: body size, throughput, exactness, latency, and each group's CPU per 1,000 events. */
@@ -143,11 +148,19 @@ function catchUpS(phase: PhaseResult): number {
   return (end.getTime() - phase.load.start.getTime()) / 1000;
 }
 
-/** Each Segment variant against our route with fresh ids: the CPU per event of each part, and throughput. */
-export function segmentRatioRows(comparison: SegmentComparison, groups: readonly string[]): string[][] {
-  const { own, segment, segmentGzip } = comparison;
+/**
+ * Each Segment variant against one of our routes with fresh ids (`own`, or `ownSized` with the same bytes per
+ * event): the CPU per event of each part, and throughput.
+ */
+export function segmentRatioRows(
+  comparison: SegmentComparison,
+  groups: readonly string[],
+  against: "own" | "ownSized",
+): string[][] {
+  const { segment, segmentGzip } = comparison;
+  const baseline = comparison[against];
   const ratio = (run: RouteRun, value: (phase: PhaseResult) => number) => {
-    const base = value(own.phase);
+    const base = value(baseline.phase);
     return base > 0 ? value(run.phase) / base : 0;
   };
   const format = (value: number) => `${value.toFixed(3)} (${value >= 1 ? "+" : ""}${((value - 1) * 100).toFixed(1)}%)`;

@@ -15,7 +15,10 @@ export interface BenchSettings {
   metricsRounds: number;
   /** Seconds of load per phase of a comparison round. */
   metricsRoundS: number;
-  /** Seconds of load for each route of the Segment comparison (own batch, Segment, Segment gzip); 0 skips it. */
+  /**
+   * Seconds of load for each route of the Segment comparison (own batch, own batch Segment-sized, Segment,
+   * Segment gzip); 0 skips it.
+   */
   segmentDurationS: number;
 }
 
@@ -43,6 +46,6 @@ export function loadBenchSettings(env: Record<string, string | undefined>): Benc
     catchUpTimeoutS: integerEnv(env, "BENCH_CATCHUP_TIMEOUT_S", 180, 1),
     metricsRounds: integerEnv(env, "BENCH_METRICS_ROUNDS", 3, 0),
     metricsRoundS: integerEnv(env, "BENCH_METRICS_ROUND_S", 6, 1),
-    segmentDurationS: integerEnv(env, "BENCH_SEGMENT_DURATION_S", 20, 0),
+    segmentDurationS: integerEnv(env, "BENCH_SEGMENT_DURATION_S", 15, 0),
   };
 }

@@ -150,7 +150,7 @@ export function renderSummary(outcome: BenchOutcome): string {
 
 function segmentSection({ segment, settings, cpuGroups }: BenchOutcome): string[] {
   if (!segment) return [];
-  const routes = [segment.reference, segment.own, segment.segment, segment.segmentGzip];
+  const routes = [segment.reference, segment.own, segment.ownSized, segment.segment, segment.segmentGzip];
   return [
     "",
     `Segment route /v1/batch vs our /v1/events/batch: ${settings.batchConnections} connections x ` +
@@ -158,12 +158,20 @@ function segmentSection({ segment, settings, cpuGroups }: BenchOutcome): string[
       "(ours a random UUID per event, Segment's messageId node-next-<ms>-<uuid>), bodies made per request by " +
       "the bench; the main phase's constant body beside them. CPU from the start of the load until the last " +
       "event was stored, per stored event",
-    formatTable(["measure", ...routes.map((run) => run.label)], segmentRouteRows(segment, cpuGroups), [1, 2, 3, 4]),
+    formatTable(["measure", ...routes.map((run) => run.label)], segmentRouteRows(segment, cpuGroups), [1, 2, 3, 4, 5]),
     "",
     "Segment / our batch route with fresh ids",
     formatTable(
       ["measure", "segment / own", "segment gzip / own", "target", "met"],
-      segmentRatioRows(segment, cpuGroups),
+      segmentRatioRows(segment, cpuGroups, "own"),
+      [1, 2],
+    ),
+    "",
+    "Segment / our batch route with fresh ids and Segment-sized events (the same bytes per event): the route's " +
+      "own work, without the cost of reading and storing twice the bytes",
+    formatTable(
+      ["measure", "segment / own Segment-sized", "segment gzip / own Segment-sized", "target", "met"],
+      segmentRatioRows(segment, cpuGroups, "ownSized"),
       [1, 2],
     ),
   ];
