@@ -1,7 +1,8 @@
+import os from "node:os";
 import type { TestPipeline } from "../support/pipeline.ts";
 import { type BodySource, ownBatchBodies, ownSegmentSizedBodies, segmentBatchBodies } from "./fresh-bodies.ts";
 import { ingestPhase, loadGeneratorGroup, type PhaseOptions, type PhaseResult } from "./phase.ts";
-import { formatCount, formatMs, formatSeconds } from "./report.ts";
+import { formatCount, formatMs, formatPercent, formatSeconds } from "./report.ts";
 import type { BenchSettings } from "./settings.ts";
 import { storedPerSecond } from "./summary.ts";
 
@@ -138,9 +139,16 @@ export function segmentRouteRows(comparison: SegmentComparison, groups: readonly
     ],
     ["non-2xx / connection errors", ...each(({ phase }) => `${phase.load.non2xx} / ${phase.load.errors}`)],
     ["load start to last event stored", ...each(({ phase }) => formatSeconds(catchUpS(phase)))],
+    ["machine busy under load (others, % of a core)", ...each(({ phase }) => machineBusy(phase))],
     ...groups.map((group) => cpuRow(`CPU ms / 1,000 events: ${group}`, [group])),
     cpuRow("CPU ms / 1,000 events: pipeline (all but bench)", pipelineGroups(groups)),
   ];
+}
+
+/** The machine's busy share while loaded, and beside it what processes outside the groups used: noise. */
+function machineBusy({ cpu }: PhaseResult): string {
+  const others = cpu.machineBusy * os.cpus().length - Object.values(cpu.average).reduce((sum, value) => sum + value, 0);
+  return `${formatPercent(cpu.machineBusy)} (${formatPercent(others)})`;
 }
 
 function catchUpS(phase: PhaseResult): number {
