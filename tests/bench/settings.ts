@@ -17,9 +17,11 @@ export interface BenchSettings {
   metricsRoundS: number;
   /**
    * Seconds of load for each route of the Segment comparison (own batch, own batch Segment-sized, Segment,
-   * Segment gzip); 0 skips it.
+   * Segment gzip) in each of its rounds; 0 skips it.
    */
   segmentDurationS: number;
+  /** Rounds of the Segment comparison, each route once per round; 0 skips it. */
+  segmentRounds: number;
 }
 
 function integerEnv(env: Record<string, string | undefined>, name: string, fallback: number, min: number): number {
@@ -46,6 +48,7 @@ export function loadBenchSettings(env: Record<string, string | undefined>): Benc
     catchUpTimeoutS: integerEnv(env, "BENCH_CATCHUP_TIMEOUT_S", 180, 1),
     metricsRounds: integerEnv(env, "BENCH_METRICS_ROUNDS", 3, 0),
     metricsRoundS: integerEnv(env, "BENCH_METRICS_ROUND_S", 6, 1),
-    segmentDurationS: integerEnv(env, "BENCH_SEGMENT_DURATION_S", 15, 0),
+    segmentDurationS: integerEnv(env, "BENCH_SEGMENT_DURATION_S", 5, 0),
+    segmentRounds: integerEnv(env, "BENCH_SEGMENT_ROUNDS", 3, 0),
   };
 }

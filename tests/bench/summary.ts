@@ -3,7 +3,8 @@ import type { PhaseResult } from "./phase.ts";
 import type { CpuUsage } from "./process-stats.ts";
 import type { RawInsertResult } from "./raw-insert.ts";
 import { formatCount, formatMiB, formatMs, formatPercent, formatSeconds, formatTable } from "./report.ts";
-import { type SegmentComparison, segmentRatioRows, segmentRouteRows } from "./segment-compare.ts";
+import type { SegmentComparison } from "./segment-compare.ts";
+import { segmentColumns, segmentRatioRows, segmentRouteRows } from "./segment-report.ts";
 import type { BenchSettings } from "./settings.ts";
 
 /** The issue's targets for this 2-core machine, everything on it. */
@@ -150,30 +151,32 @@ export function renderSummary(outcome: BenchOutcome): string {
 
 function segmentSection({ segment, settings, cpuGroups }: BenchOutcome): string[] {
   if (!segment) return [];
-  const routes = [segment.reference, segment.own, segment.ownSized, segment.segment, segment.segmentGzip];
+  const ratioTable = (against: "own" | "ownSized", name: string) =>
+    formatTable(
+      ["measure", `segment / ${name}: median; rounds`, `segment gzip / ${name}: median; rounds`, "target", "met"],
+      segmentRatioRows(segment, cpuGroups, against),
+      [1, 2],
+    );
   return [
     "",
-    `Segment route /v1/batch vs our /v1/events/batch: ${settings.batchConnections} connections x ` +
-      `${segment.durationS} s each, ${settings.batchSize} events per request, every request with new ids ` +
-      "(ours a random UUID per event, Segment's messageId node-next-<ms>-<uuid>), bodies made per request by " +
-      "the bench; the main phase's constant body beside them. CPU from the start of the load until the last " +
-      "event was stored, per stored event",
-    formatTable(["measure", ...routes.map((run) => run.label)], segmentRouteRows(segment, cpuGroups), [1, 2, 3, 4, 5]),
-    "",
-    "Segment / our batch route with fresh ids",
+    `Segment route /v1/batch vs our /v1/events/batch: ${segment.rounds} rounds of the four routes, ` +
+      `${settings.batchConnections} connections x ${segment.durationS} s each, ${settings.batchSize} events per ` +
+      "request, every request with new ids (ours a random UUID per event, Segment's messageId " +
+      "node-next-<ms>-<uuid>), bodies made per request by the bench; the main phase's constant body beside " +
+      "them. Rates, latency and load: median of the rounds; CPU from the start of each load until its last " +
+      "event was stored, per stored event, all rounds together",
     formatTable(
-      ["measure", "segment / own", "segment gzip / own", "target", "met"],
-      segmentRatioRows(segment, cpuGroups, "own"),
-      [1, 2],
+      ["measure", ...segmentColumns(segment).map((run) => run.label)],
+      segmentRouteRows(segment, cpuGroups),
+      [1, 2, 3, 4, 5],
     ),
+    "",
+    "Segment / our batch route with fresh ids (ratios of phases of one round)",
+    ratioTable("own", "own"),
     "",
     "Segment / our batch route with fresh ids and Segment-sized events (the same bytes per event): the route's " +
       "own work, without the cost of reading and storing twice the bytes",
-    formatTable(
-      ["measure", "segment / own Segment-sized", "segment gzip / own Segment-sized", "target", "met"],
-      segmentRatioRows(segment, cpuGroups, "ownSized"),
-      [1, 2],
-    ),
+    ratioTable("ownSized", "own Segment-sized"),
   ];
 }
 
