@@ -59,11 +59,8 @@ function source(label: string, template: Template, id: (nowMs: number) => string
   };
 }
 
-/**
- * Our batch route's body with the events of batchBody (name, user, metadata), each with its own random UUID
- * as `id` and a `client_ts`, as a producer that retries by id sends them.
- */
-export function ownBatchBodies(size: number): BodySource {
+/** Our batch route's body: the events of batchBody, each with a fresh random UUID `id` and a `client_ts`. */
+function ownBodies(label: string, size: number, metadataOf: (metadata: unknown) => string): BodySource {
   const template = new Template().text('{"events":[');
   for (let index = 0; index < size; index++) {
     const { event, user_id, metadata } = sampleEvent(index);
@@ -72,9 +69,17 @@ export function ownBatchBodies(size: number): BodySource {
       .slot("id")
       .text(`","event":${JSON.stringify(event)},"user_id":${JSON.stringify(user_id)},"client_ts":"`)
       .slot("time")
-      .text(`","metadata":${JSON.stringify(metadata)}}`);
+      .text(`","metadata":${metadataOf(metadata)}}`);
   }
-  return source("own batch", template.text("]}"), () => randomUUID(), false);
+  return source(label, template.text("]}"), () => randomUUID(), false);
+}
+
+/**
+ * Our batch route's body with the events of batchBody (name, user, metadata), each with its own random UUID
+ * as `id` and a `client_ts`, as a producer that retries by id sends them.
+ */
+export function ownBatchBodies(size: number): BodySource {
+  return ownBodies("own batch", size, (metadata) => JSON.stringify(metadata));
 }
 
 /** What an analytics-node message carries beyond the fields of our events and its properties. */
@@ -88,18 +93,13 @@ const segmentMetadata = `{"nodeVersion":"${process.version}","jsRuntime":"node"}
  * is its own work, not the size of what it reads.
  */
 export function ownSegmentSizedBodies(size: number): BodySource {
-  const template = new Template().text('{"events":[');
-  for (let index = 0; index < size; index++) {
-    const { event, user_id, metadata } = sampleEvent(index);
-    template
-      .text(`${index === 0 ? "" : ","}{"id":"`)
-      .slot("id")
-      .text(`","event":${JSON.stringify(event)},"user_id":${JSON.stringify(user_id)},"client_ts":"`)
-      .slot("time")
-      .text(`","metadata":{"type":"track","properties":${JSON.stringify(metadata)},`)
-      .text(`"context":${segmentLibrary},"integrations":{},"_metadata":${segmentMetadata}}}`);
-  }
-  return source("own batch, Segment-sized", template.text("]}"), () => randomUUID(), false);
+  return ownBodies(
+    "own batch, Segment-sized",
+    size,
+    (metadata) =>
+      `{"type":"track","properties":${JSON.stringify(metadata)},` +
+      `"context":${segmentLibrary},"integrations":{},"_metadata":${segmentMetadata}}`,
+  );
 }
 
 /**
