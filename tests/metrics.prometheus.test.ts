@@ -179,7 +179,7 @@ describe("a real Prometheus scraping the gateway and the consumer", () => {
     const used = new Set(
       groups.flatMap((group) => group.rules.flatMap((rule) => rule.query.match(/\bevpipe_\w+/g) ?? [])),
     );
-    expect(used.size).toBe(9);
+    expect(used.size).toBe(10);
     used.delete("evpipe_dead_letters_total");
     expect([...used].filter((name) => !known.has(name))).toEqual([]);
   });

@@ -83,7 +83,7 @@ describe("compose.yaml", () => {
     });
     const check = await runPromtool(["check", "config", path.join(observabilityDir, "prometheus.yml")]);
     expect(check.code, `${check.stdout}${check.stderr}`).toBe(0);
-    expect(check.stdout).toContain("SUCCESS: 10 rules found");
+    expect(check.stdout).toContain("SUCCESS: 11 rules found");
 
     const config = parse(readFileSync(path.join(observabilityDir, "prometheus.yml"), "utf8")) as {
       scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: string[] }> }>;
