@@ -16,6 +16,8 @@ function codePointLength(value: string): number {
   return count;
 }
 
+const isLeapYear = (year: number) => (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+
 /** Milliseconds since the epoch of an RFC 3339 date-time with offset, or NaN when it is not one (2026-02-30 is not). */
 export function parseRfc3339(value: string): number {
   const match = rfc3339.exec(value);
@@ -31,7 +33,7 @@ export function parseRfc3339(value: string): number {
     number | undefined,
     number | undefined,
   ];
-  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  const daysInMonth = month === 2 ? (isLeapYear(year) ? 29 : 28) : 30 + ((month + (month >> 3)) & 1);
   // Year 0000 is valid RFC 3339 but PostgreSQL cannot store it.
   if (year < 1 || month < 1 || month > 12 || day < 1 || day > daysInMonth) return Number.NaN;
   if (hour > 23 || minute > 59 || second > 59) return Number.NaN;

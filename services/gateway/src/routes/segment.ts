@@ -1,4 +1,4 @@
-import { type EventLimits, type EventType, eventTypes } from "@evpipe/shared";
+import { type EnvelopeEvent, type EventLimits, type EventType, eventTypes } from "@evpipe/shared";
 import { type Context, Hono } from "hono";
 import { createMiddleware } from "hono/factory";
 import * as v from "valibot";
@@ -19,7 +19,6 @@ import type { EventPublisher } from "../publisher.ts";
 import {
   createSegmentSchemas,
   type MessageOutcome,
-  type SegmentEvent,
   type SegmentSchemas,
   translateMessage,
 } from "../segment/message.ts";
@@ -90,7 +89,7 @@ const withoutAbsent = <T extends object>(fields: T): Partial<T> =>
 
 /** The accepted events, and the rejected messages with each bad field's path inside the request. */
 function sortOutcomes(outcomes: readonly MessageOutcome[], pathPrefix: string) {
-  const events: SegmentEvent[] = [];
+  const events: EnvelopeEvent[] = [];
   const rejected: Rejected[] = [];
   outcomes.forEach((outcome, index) => {
     if (outcome.kind === "accepted") {
@@ -115,18 +114,10 @@ const answers = '`200 {"success": true}` once JetStream has acknowledged every a
 async function accept(
   c: Context<GatewayEnv>,
   publisher: EventPublisher,
-  receivedAtMs: number,
-  events: readonly SegmentEvent[],
+  events: readonly EnvelopeEvent[],
   rejected: readonly Rejected[],
 ) {
-  if (events.length > 0) {
-    const stamp = provenance(c, new Date(receivedAtMs).toISOString());
-    await publishAccepted(
-      c,
-      publisher,
-      events.map((event) => ({ ...event, ...stamp })),
-    );
-  }
+  if (events.length > 0) await publishAccepted(c, publisher, events);
   if (rejected.length > 0) {
     c.set("rejectedMessages", rejected.length);
     c.set("firstRejection", (rejected[0] as Rejected).details);
@@ -176,12 +167,13 @@ export function segmentRoutes(deps: SegmentDeps) {
       const { body: input, textIsSafe } = await bodyOf(c);
       const body = parseOrReject(schemas.batchBody, input, "field(s) are invalid");
       const inherited = { sentAt: body.sentAt, context: body.context, integrations: body.integrations };
-      const scope = { keyId: c.get("apiKey").id, receivedAtMs, inherited: withoutAbsent(inherited), textIsSafe };
+      const stamp = provenance(c, new Date(receivedAtMs).toISOString());
+      const scope = { provenance: stamp, receivedAtMs, inherited: withoutAbsent(inherited), textIsSafe };
       const { events, rejected } = sortOutcomes(
         body.batch.map((message) => translateMessage(schemas, message, scope)),
         "batch",
       );
-      return accept(c, deps.publisher, receivedAtMs, events, rejected);
+      return accept(c, deps.publisher, events, rejected);
     },
   );
   for (const type of eventTypes) addSingleRoute(app, type);
@@ -196,7 +188,7 @@ export function segmentRoutes(deps: SegmentDeps) {
         const receivedAtMs = deps.now();
         const { body, textIsSafe } = await bodyOf(c);
         const outcome = translateMessage(schemas, body, {
-          keyId: c.get("apiKey").id,
+          provenance: provenance(c, new Date(receivedAtMs).toISOString()),
           receivedAtMs,
           inherited: {},
           type,
@@ -208,7 +200,7 @@ export function segmentRoutes(deps: SegmentDeps) {
             details: outcome.details,
           });
         }
-        return accept(c, deps.publisher, receivedAtMs, [outcome.event], []);
+        return accept(c, deps.publisher, [outcome.event], []);
       },
     );
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { eventTime, maxClientDelayMs } from "./event-time.ts";
+import { eventTime, eventTimeText, maxClientDelayMs } from "./event-time.ts";
 
 const received = Date.parse("2026-11-30T12:00:00.000Z");
 const at = (offsetMs: number) => new Date(received + offsetMs).toISOString();
@@ -59,5 +59,21 @@ describe("the time of a Segment message", () => {
     ["nothing: received_at", {}, at(0)],
   ])("%s", (_, times, expected) => {
     expect(new Date(eventTime(times, received)).toISOString()).toBe(expected);
+  });
+});
+
+describe("the time's text", () => {
+  it.each([
+    [
+      "a canonical past timestamp is kept as written",
+      { timestamp: "2024-02-29T12:00:00.000Z" },
+      "2024-02-29T12:00:00.000Z",
+    ],
+    ["any other form is rewritten in UTC", { timestamp: "2024-02-29T13:00:00+01:00" }, "2024-02-29T12:00:00.000Z"],
+    ["a canonical future timestamp is corrected", { timestamp: at(hour), sentAt: at(hour) }, at(0)],
+    ["a day that does not exist is not a time", { timestamp: "2023-02-29T12:00:00.000Z" }, at(0)],
+    ["nor is the 31st of April", { timestamp: "2026-04-31T12:00:00.000Z" }, at(0)],
+  ])("%s", (_, times, expected) => {
+    expect(eventTimeText(times, received)).toBe(expected);
   });
 });

@@ -51,3 +51,16 @@ export function eventTime(times: ClientTimes, receivedAtMs: number): number {
   const delay = Math.min(maxClientDelayMs, Math.max(0, sentAt - originalTimestamp));
   return receivedAtMs - delay;
 }
+
+/** How toISOString writes a time: a stated timestamp already in this form is kept as its own text. */
+const canonicalUtc = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+/** eventTime as the RFC 3339 text the envelope carries. */
+export function eventTimeText(times: ClientTimes, receivedAtMs: number): string {
+  const { timestamp } = times;
+  if (typeof timestamp === "string" && canonicalUtc.test(timestamp)) {
+    const ms = parseRfc3339(timestamp);
+    if (ms <= receivedAtMs && ms >= earliestMs) return timestamp;
+  }
+  return new Date(eventTime(times, receivedAtMs)).toISOString();
+}

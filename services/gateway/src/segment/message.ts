@@ -11,7 +11,7 @@ import {
 } from "@evpipe/shared";
 import * as v from "valibot";
 import { uuidv7 } from "../ids.ts";
-import { eventTime } from "./event-time.ts";
+import { eventTimeText } from "./event-time.ts";
 import { eventIdOfMessageId } from "./message-id.ts";
 
 const jsonObjectRule = "must be a JSON object";
@@ -126,15 +126,13 @@ type SegmentMessage = v.InferOutput<SegmentSchemas["message"]>;
 /** What a message inherits from its batch when it has none of its own (Segment's batch behaviour). */
 export type InheritedFields = Pick<v.InferOutput<SegmentSchemas["batchBody"]>, "sentAt" | "context" | "integrations">;
 
-/** An event as a Segment route makes it; the gateway adds the request's provenance. */
-export type SegmentEvent = Omit<EnvelopeEvent, "received_at" | "request_id" | "key_id">;
-
 export type MessageOutcome =
-  | { kind: "accepted"; event: SegmentEvent }
+  | { kind: "accepted"; event: EnvelopeEvent }
   | { kind: "rejected"; messageId?: string; details: Record<string, string[]> };
 
 export interface MessageScope {
-  keyId: string;
+  /** The request's provenance, which every event of it carries (see accept.ts). */
+  provenance: { received_at: string; request_id: string; key_id: string };
   receivedAtMs: number;
   /** The batch's fields each message inherits when it lacks them; nothing else of the batch (rudder-sdk-node
    * puts its send time in a batch `timestamp`, which is no message's event time). */
@@ -180,14 +178,15 @@ export function translateMessage(schemas: SegmentSchemas, input: unknown, scope:
   return {
     kind: "accepted",
     event: {
-      id: message.messageId == null ? uuidv7() : eventIdOfMessageId(message.messageId, scope.keyId),
+      id: message.messageId == null ? uuidv7() : eventIdOfMessageId(message.messageId, scope.provenance.key_id),
       type: message.type,
       event: eventName(schemas, message),
       user_id: (idText(message.userId) ?? anonymousId) as string,
       ...(anonymousId === undefined ? {} : { anonymous_id: anonymousId }),
-      client_ts: new Date(eventTime(message, scope.receivedAtMs)).toISOString(),
+      client_ts: eventTimeText(message, scope.receivedAtMs),
       // The composed object, not valibot's copy: that would leave out keys like `constructor` or `__proto__`.
       metadata: composed as Record<string, unknown>,
+      ...scope.provenance,
     },
   };
 }
