@@ -1,0 +1,9 @@
+import { mixpanel } from "./mixpanel.ts";
+import { posthog } from "./posthog.ts";
+import { segment } from "./segment.ts";
+import type { DestinationType, Vendor } from "./vendor.ts";
+import { webhook } from "./webhook.ts";
+
+export const vendors: Record<DestinationType, Vendor> = { webhook, segment, posthog, mixpanel };
+export * from "./vendor.ts";
+export { webhookSignature } from "./webhook.ts";
