@@ -1,9 +1,5 @@
 import type { EnvelopeEvent } from "@evpipe/shared";
 
-/** The tools a destination can forward to (PRODUCT.md §6, §7). */
-export const destinationTypes = ["webhook", "segment", "posthog", "mixpanel"] as const;
-export type DestinationType = (typeof destinationTypes)[number];
-
 /** Where and as whom a destination delivers: the vendor's base URL and its credential, decrypted. */
 export interface DeliveryTarget {
   url: string;
