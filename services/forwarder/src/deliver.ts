@@ -1,0 +1,55 @@
+import type { EnvelopeEvent } from "@evpipe/shared";
+import type { DeliveryOutcome } from "./delivery-decision.ts";
+import type { DeliveryTarget, Vendor } from "./vendors/vendor.ts";
+
+/** What is read of a vendor's answer: enough for Mixpanel's failed_records, not a hostile endless body. */
+const maxAnswerBytes = 256 * 1024;
+
+async function answerText(res: Response): Promise<string> {
+  if (!res.body) return "";
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of res.body) {
+    size += chunk.length;
+    if (size > maxAnswerBytes) break;
+    chunks.push(chunk);
+  }
+  await res.body.cancel().catch(() => undefined);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/**
+ * Sends one batch in the vendor's format and says what came of it; never throws. A connection refused,
+ * reset or not answered within `timeoutMs` is `unreachable`; any answer is `answered`, with the events a
+ * vendor refused when it refused only some of them. What to do about it is deliveryDecision's to say.
+ */
+export async function deliver(
+  vendor: Vendor,
+  target: DeliveryTarget,
+  events: readonly EnvelopeEvent[],
+  options: { nowMs: number; timeoutMs: number },
+): Promise<DeliveryOutcome> {
+  const request = vendor.request(target, events, options.nowMs);
+  let res: Response;
+  try {
+    res = await fetch(request.url, {
+      method: "POST",
+      headers: request.headers,
+      body: request.body,
+      redirect: "manual",
+      signal: AbortSignal.timeout(options.timeoutMs),
+    });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string } }).cause?.code;
+    const name = (err as Error).name === "TimeoutError" ? `no answer within ${options.timeoutMs} ms` : undefined;
+    return { kind: "unreachable", error: name ?? cause ?? (err as Error).message };
+  }
+  const body = await answerText(res).catch(() => "");
+  const refusedIds = vendor.refusedIds?.(res.status, body, events);
+  return {
+    kind: "answered",
+    status: res.status,
+    retryAfter: res.headers.get("retry-after"),
+    ...(refusedIds ? { refusedIds } : {}),
+  };
+}
