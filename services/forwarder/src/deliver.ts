@@ -11,10 +11,10 @@ async function answerText(res: Response): Promise<string> {
   let size = 0;
   for await (const chunk of res.body) {
     size += chunk.length;
+    // Leaving the loop cancels the rest of the stream.
     if (size > maxAnswerBytes) break;
     chunks.push(chunk);
   }
-  await res.body.cancel().catch(() => undefined);
   return Buffer.concat(chunks).toString("utf8");
 }
 

@@ -1,5 +1,5 @@
-import { createHash, createHmac } from "node:crypto";
-import type { EnvelopeEvent } from "@evpipe/shared";
+import { createHmac } from "node:crypto";
+import { type EnvelopeEvent, envelopeMessageId } from "@evpipe/shared";
 import type { DeliveryTarget, Vendor } from "./vendor.ts";
 
 /** The signature a receiver recomputes: HMAC-SHA256 with the secret over `<timestamp>.<body>`, hex. */
@@ -10,20 +10,19 @@ export function webhookSignature(secret: string, timestamp: string, body: string
 /**
  * A generic webhook: the events as a JSON batch, as the pipeline stores them, signed (PRODUCT.md §7).
  * `X-Evpipe-Timestamp` (seconds) is inside the signature, so a receiver can refuse an old request replayed;
- * `Idempotency-Key` is derived from the batch's event ids, and each event carries its own `id`.
+ * `Idempotency-Key` is derived from the batch's event ids (envelopeMessageId), and each event carries its own `id`.
  */
 export const webhook: Vendor = {
   maxBatch: 100,
   request(target: DeliveryTarget, events: readonly EnvelopeEvent[], nowMs: number) {
     const body = JSON.stringify({ events });
     const timestamp = String(Math.floor(nowMs / 1000));
-    const ids = createHash("sha256");
-    for (const event of events) ids.update(event.id);
     return {
       url: target.url,
       headers: {
         "Content-Type": "application/json",
-        "Idempotency-Key": ids.digest("base64url"),
+        // The same key JetStream deduplicates the request's message by: derived from the events' ids.
+        "Idempotency-Key": envelopeMessageId(events),
         "X-Evpipe-Timestamp": timestamp,
         "X-Evpipe-Signature": webhookSignature(target.secret, timestamp, body),
       },

@@ -95,7 +95,7 @@ async function readSentBody(c: Context<GatewayEnv>, maxBytes: number): Promise<U
  * bytes and is enforced while inflating: zlib stops at the limit, so a small bomb that would inflate to
  * gigabytes never allocates more than the limit. The compressed body may not exceed the limit either.
  */
-export async function readBody(c: Context<GatewayEnv>, maxBytes: number): Promise<Uint8Array> {
+async function readBody(c: Context<GatewayEnv>, maxBytes: number): Promise<Uint8Array> {
   const header = c.req.header("content-encoding");
   const encoding = bodyEncoding(header);
   if (encoding === undefined) throw unsupportedEncoding(header ?? "");

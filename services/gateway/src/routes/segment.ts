@@ -87,8 +87,8 @@ type Rejected = v.InferOutput<typeof rejectedMessage>;
 const withoutAbsent = <T extends object>(fields: T): Partial<T> =>
   Object.fromEntries(Object.entries(fields).filter(([, value]) => value != null)) as Partial<T>;
 
-/** The accepted events, and the rejected messages with each bad field's path inside the request. */
-function sortOutcomes(outcomes: readonly MessageOutcome[], pathPrefix: string) {
+/** The accepted events, and the rejected messages with each bad field's path inside the request (`batch.3.userId`). */
+function sortOutcomes(outcomes: readonly MessageOutcome[]) {
   const events: EnvelopeEvent[] = [];
   const rejected: Rejected[] = [];
   outcomes.forEach((outcome, index) => {
@@ -96,12 +96,9 @@ function sortOutcomes(outcomes: readonly MessageOutcome[], pathPrefix: string) {
       events.push(outcome.event);
       return;
     }
-    const prefix = pathPrefix === "" ? "" : `${pathPrefix}.${index}`;
+    const prefix = `batch.${index}`;
     const details = Object.fromEntries(
-      Object.entries(outcome.details).map(([path, rules]) => [
-        prefix === "" ? path : path === "body" ? prefix : `${prefix}.${path}`,
-        rules,
-      ]),
+      Object.entries(outcome.details).map(([path, rules]) => [path === "body" ? prefix : `${prefix}.${path}`, rules]),
     );
     rejected.push({ index, ...(outcome.messageId === undefined ? {} : { messageId: outcome.messageId }), details });
   });
@@ -169,10 +166,7 @@ export function segmentRoutes(deps: SegmentDeps) {
       const inherited = { sentAt: body.sentAt, context: body.context, integrations: body.integrations };
       const stamp = provenance(c, new Date(receivedAtMs).toISOString());
       const scope = { provenance: stamp, receivedAtMs, inherited: withoutAbsent(inherited), textIsSafe };
-      const { events, rejected } = sortOutcomes(
-        body.batch.map((message) => translateMessage(schemas, message, scope)),
-        "batch",
-      );
+      const { events, rejected } = sortOutcomes(body.batch.map((message) => translateMessage(schemas, message, scope)));
       return accept(c, deps.publisher, events, rejected);
     },
   );
