@@ -44,6 +44,11 @@ export interface DeadLetterOrigin {
   seq: number;
   requestId: string | undefined;
   data: Uint8Array;
+  /**
+   * Who dead-lettered it, when several readers of one stream share a DLQ stream (the destinations): part of the
+   * message id, so two destinations dead-lettering the same message are not taken for one duplicate.
+   */
+  reader?: string;
 }
 
 export interface NatsMessageParts {
@@ -74,7 +79,7 @@ export function encodeDeadLetter(letter: DeadLetter, origin: DeadLetterOrigin): 
   return {
     data: letter.events ? encodeEnvelope(letter.events) : origin.data,
     headers: h,
-    msgID: `dlq-${origin.stream}-${origin.seq}-${digest}`,
+    msgID: `dlq-${origin.reader ? `${origin.reader}-` : ""}${origin.stream}-${origin.seq}-${digest}`,
   };
 }
 

@@ -40,7 +40,15 @@ describe("destinations", () => {
     const names = destinationNames("t1");
     expect(names.consumer("hook")).toBe("t1_destination-hook");
     expect(names.dlqSubject("hook")).toBe("t1.events.dlq.destination.hook");
-    expect(names).toMatchObject({ bucket: "t1_destinations", dlqStream: "t1_DESTINATIONS_DLQ" });
+    expect(names.replaySubject("hook")).toBe("t1.events.replay.destination.hook");
+    expect(names).toMatchObject({
+      bucket: "t1_destinations",
+      statusBucket: "t1_destinations-status",
+      dlqStream: "t1_DESTINATIONS_DLQ",
+      replayStream: "t1_DESTINATIONS_REPLAY",
+    });
     expect(destinationNames().dlqSubjects).toBe("events.dlq.destination.>");
+    // The writer's DLQ captures exactly `events.dlq`: no overlap with the destinations' `events.dlq.destination.>`.
+    expect(destinationNames().replaySubjects).toBe("events.replay.destination.>");
   });
 });

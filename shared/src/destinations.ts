@@ -1,4 +1,14 @@
+import {
+  DiscardPolicy,
+  type JetStreamClient,
+  type KV,
+  nanos,
+  RetentionPolicy,
+  StorageType,
+  type StreamConfig,
+} from "nats";
 import * as v from "valibot";
+import type { StreamSettings } from "./nats.ts";
 
 /** The tools a destination can forward to (PRODUCT.md §6, §7). */
 export const destinationTypes = ["webhook", "segment", "posthog", "mixpanel"] as const;
@@ -48,11 +58,116 @@ export function destinationNames(namespace?: string) {
   const stream = namespace ? `${namespace}_` : "";
   const subject = namespace ? `${namespace}.` : "";
   return {
+    /** The destinations' configuration, keyed by name: `ops destinations` writes it, the forwarder watches it. */
     bucket: `${stream}destinations`,
+    /** What the forwarder reports per destination (delivered, failed, last success, last error), for `list`. */
+    statusBucket: `${stream}destinations-status`,
+    /** Failed attempts per message and destination, so a message handed back by a pause or stop is not counted. */
+    attemptsBucket: `${stream}destinations-attempts`,
     /** Every destination's dead letters, in a stream of their own (PRODUCT.md §4). */
     dlqStream: `${stream}DESTINATIONS_DLQ`,
     dlqSubjects: `${subject}events.dlq.destination.>`,
+    /**
+     * Replayed dead letters wait here for their one destination (a work queue: gone once delivered), so a
+     * replay reaches that destination again and nobody else: not PostgreSQL, not the other destinations.
+     */
+    replayStream: `${stream}DESTINATIONS_REPLAY`,
+    replaySubjects: `${subject}events.replay.destination.>`,
+    /** The durable consumer of EVENTS, and of the replay stream, that one destination reads. */
     consumer: (name: string) => `${stream}destination-${name}`,
     dlqSubject: (name: string) => `${subject}events.dlq.destination.${name}`,
+    replaySubject: (name: string) => `${subject}events.replay.destination.${name}`,
   };
+}
+export type DestinationNames = ReturnType<typeof destinationNames>;
+
+/**
+ * What the forwarder last reported of one destination, in the status bucket keyed by name. Counts are events
+ * since the destination was added; lag is not here: it is read from its consumer when asked.
+ */
+export const destinationStatus = v.object({
+  delivered: v.number(),
+  /** Events dead-lettered, for either reason. */
+  failed: v.number(),
+  /** Failed attempts that were retried (one per message and attempt). */
+  retried: v.number(),
+  last_success_at: v.optional(v.string()),
+  last_error: v.optional(v.object({ at: v.string(), message: v.string() })),
+  updated_at: v.string(),
+});
+export type DestinationStatus = v.InferOutput<typeof destinationStatus>;
+
+export const noDestinationStatus = (now: Date): DestinationStatus => ({
+  delivered: 0,
+  failed: 0,
+  retried: 0,
+  updated_at: now.toISOString(),
+});
+
+const decodeJson = (data: Uint8Array): unknown => JSON.parse(new TextDecoder().decode(data));
+
+export const openDestinationsBucket = (js: JetStreamClient, names: DestinationNames): Promise<KV> =>
+  js.views.kv(names.bucket, { history: 5 });
+
+export const openDestinationStatusBucket = (js: JetStreamClient, names: DestinationNames): Promise<KV> =>
+  js.views.kv(names.statusBucket, { history: 1 });
+
+export function parseDestinationRecord(data: Uint8Array): DestinationRecord {
+  return v.parse(destinationRecord, decodeJson(data));
+}
+
+export function parseDestinationStatus(data: Uint8Array): DestinationStatus {
+  return v.parse(destinationStatus, decodeJson(data));
+}
+
+/** One destination with the bucket revision it was read at (for a compare-and-set update), or undefined. */
+export async function readDestination(
+  kv: KV,
+  name: string,
+): Promise<{ record: DestinationRecord; revision: number } | undefined> {
+  const entry = await kv.get(name);
+  if (entry?.operation !== "PUT") return undefined;
+  return { record: parseDestinationRecord(entry.value), revision: entry.revision };
+}
+
+export async function listDestinations(kv: KV): Promise<DestinationRecord[]> {
+  // Collect the names first: awaiting a get inside the keys() iteration cuts the listing short.
+  const keys: string[] = [];
+  for await (const key of await kv.keys()) keys.push(key);
+  const records: DestinationRecord[] = [];
+  for (const key of keys) {
+    const found = await readDestination(kv, key);
+    if (found) records.push(found.record);
+  }
+  return records.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/**
+ * The streams destinations need beside the project's own: their dead letters (kept like the writer's) and the
+ * replays waiting for one destination (a work queue). Created by the forwarder and by `ops destinations`.
+ */
+export function destinationStreamConfigs(
+  names: DestinationNames,
+  settings: StreamSettings,
+): Array<Partial<StreamConfig> & { name: string }> {
+  return [
+    {
+      name: names.dlqStream,
+      subjects: [names.dlqSubjects],
+      storage: StorageType.File,
+      retention: RetentionPolicy.Limits,
+      discard: DiscardPolicy.New,
+      max_age: nanos(settings.dlqMaxAgeMs),
+      duplicate_window: nanos(settings.duplicateWindowMs),
+    },
+    {
+      name: names.replayStream,
+      subjects: [names.replaySubjects],
+      storage: StorageType.File,
+      retention: RetentionPolicy.Workqueue,
+      discard: DiscardPolicy.New,
+      max_age: nanos(settings.dlqMaxAgeMs),
+      duplicate_window: nanos(settings.duplicateWindowMs),
+    },
+  ];
 }

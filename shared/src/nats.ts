@@ -215,7 +215,15 @@ export async function provisionStreams(
   names: NatsNames,
   settings: StreamSettings,
 ): Promise<void> {
-  for (const config of streamConfigs(names, settings)) {
+  await provisionStreamConfigs(jsm, streamConfigs(names, settings));
+}
+
+/** Creates each stream, or brings an existing one's settings up to date. Idempotent. */
+export async function provisionStreamConfigs(
+  jsm: JetStreamManager,
+  configs: ReadonlyArray<Partial<StreamConfig> & { name: string }>,
+): Promise<void> {
+  for (const config of configs) {
     const existing = await jsm.streams.info(config.name).catch((err: unknown) => {
       if (isNotFound(err)) return undefined;
       throw err;
