@@ -1,8 +1,8 @@
 import path from "node:path";
 import { createSupervisor, describeFate, type ProcessSpec } from "./supervisor.ts";
 
-// `pnpm start`: the database and its migrations, then the gateway and the consumer, as one process tree of
-// plain `node` processes under this one.
+// `pnpm start`: the database and its migrations, then the gateway, the consumer and the forwarder, as one
+// process tree of plain `node` processes under this one.
 const root = path.resolve(import.meta.dirname, "..", "..", "..");
 const nodeScript = (name: string, file: string): ProcessSpec => ({
   name,
@@ -20,6 +20,11 @@ process.on("SIGTERM", () => supervisor.signal("SIGTERM"));
 process.on("SIGHUP", () => supervisor.signal("SIGTERM"));
 process.on("exit", () => supervisor.killAll());
 
+const forwarder = nodeScript("forwarder", "services/forwarder/src/main.ts");
+
+// The consumer and the forwarder both serve HEALTH_PORT; side by side here, the forwarder takes its own.
+const forwarderHealthPort = () => process.env.FORWARDER_HEALTH_PORT ?? (process.env.HEALTH_PORT === "0" ? "0" : "8082");
+
 async function main(): Promise<number> {
   const migrated = await supervisor.runOnce(nodeScript("migrate", "db/src/migrate-main.ts"));
   if (supervisor.stopSignal) {
@@ -31,10 +36,15 @@ async function main(): Promise<number> {
     if (migrated.signal) process.stderr.write(`start: migrate ${describeFate(migrated)}\n`);
     return migrated.code ?? 1;
   }
-  return supervisor.runServices([
+  const services = [
     nodeScript("gateway", "services/gateway/src/main.ts"),
     nodeScript("consumer", "services/consumer/src/main.ts"),
-  ]);
+  ];
+  // Destinations need DESTINATION_SECRETS_KEY (ops seals their credentials with it): without it none can exist,
+  // so there is nothing to forward, and the system runs without a forwarder rather than not at all.
+  if (process.env.DESTINATION_SECRETS_KEY) services.push({ ...forwarder, env: { HEALTH_PORT: forwarderHealthPort() } });
+  else process.stderr.write("start: no DESTINATION_SECRETS_KEY, so no forwarder: destinations need one (README)\n");
+  return supervisor.runServices(services);
 }
 
 process.exitCode = await main();

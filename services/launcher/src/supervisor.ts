@@ -4,6 +4,8 @@ export interface ProcessSpec {
   name: string;
   command: string;
   args: readonly string[];
+  /** Variables of this child's own, over the supervisor's environment. */
+  env?: Record<string, string>;
 }
 
 /** How a child ended: its exit code, or the signal that ended it. */
@@ -54,7 +56,7 @@ export function createSupervisor(options: {
   const start = (spec: ProcessSpec): Promise<ChildFate> =>
     new Promise((resolve) => {
       const child = spawn(spec.command, spec.args, {
-        env: options.env,
+        env: { ...options.env, ...spec.env },
         stdio: ["ignore", "inherit", "inherit"],
         detached: true,
       });

@@ -1,0 +1,222 @@
+import {
+  type DeadLetterReason,
+  type EnvelopeEvent,
+  encodeDeadLetter,
+  type Logger,
+  messageHeaders,
+  secondsSince,
+} from "@evpipe/shared";
+import type { JetStreamClient, JsMsg } from "nats";
+import { type AttemptsStore, attemptsKey, noAttempts } from "./attempts.ts";
+import { deliver } from "./deliver.ts";
+import { type DeliveryOutcome, deliveryDecision, type RetryPolicy } from "./delivery-decision.ts";
+import { type ForwarderMetrics, requestOutcome } from "./metrics.ts";
+import type { StatusBoard } from "./status-board.ts";
+import type { DeliveryTarget, Vendor } from "./vendors/index.ts";
+
+/** One message read for a destination: its events that pass the filter, or why it could not be read. */
+export type Pending = { msg: JsMsg; events: EnvelopeEvent[] } | { msg: JsMsg; unreadable: string };
+
+export interface ForwardDeps {
+  destination: string;
+  /** The durable consumer's name: it tells this destination's dead letters from another's of the same message. */
+  reader: string;
+  vendor: Vendor;
+  target: DeliveryTarget;
+  policy: RetryPolicy;
+  timeoutMs: number;
+  js: JetStreamClient;
+  dlqSubject: string;
+  attempts: AttemptsStore;
+  status: StatusBoard;
+  metrics: ForwarderMetrics | undefined;
+  /** Resolves when the destination's rate allows one more request. */
+  throttle: () => Promise<void>;
+  log: Logger;
+}
+
+interface VendorRequest {
+  events: EnvelopeEvent[];
+  members: Pending[];
+}
+
+/**
+ * Requests of at most the vendor's batch size, several messages' events to one request; a message larger than
+ * a batch is split over several, all of which must succeed for it to count as delivered.
+ */
+function packRequests(items: readonly Pending[], maxBatch: number): VendorRequest[] {
+  const requests: VendorRequest[] = [];
+  let current: VendorRequest = { events: [], members: [] };
+  for (const item of items) {
+    if (!("events" in item)) continue;
+    for (let start = 0; start < item.events.length; ) {
+      if (current.events.length === maxBatch) {
+        requests.push(current);
+        current = { events: [], members: [] };
+      }
+      const take = Math.min(maxBatch - current.events.length, item.events.length - start);
+      current.events.push(...item.events.slice(start, start + take));
+      if (current.members.at(-1) !== item) current.members.push(item);
+      start += take;
+    }
+  }
+  if (current.events.length > 0) requests.push(current);
+  return requests;
+}
+
+const succeeded = (outcome: DeliveryOutcome) => outcome.kind === "answered" && outcome.status < 300;
+
+/** A message's outcome over the requests it was part of: the first failure, partial refusals merged. */
+function combine(before: DeliveryOutcome | undefined, next: DeliveryOutcome): DeliveryOutcome {
+  if (!before || succeeded(before)) return next;
+  if (succeeded(next)) return before;
+  if (before.kind === "answered" && next.kind === "answered" && before.refusedIds && next.refusedIds) {
+    return { ...before, refusedIds: [...before.refusedIds, ...next.refusedIds] };
+  }
+  return before;
+}
+
+async function send(deps: ForwardDeps, events: readonly EnvelopeEvent[]): Promise<DeliveryOutcome> {
+  await deps.throttle();
+  const started = performance.now();
+  const outcome = await deliver(deps.vendor, deps.target, events, { nowMs: Date.now(), timeoutMs: deps.timeoutMs });
+  const destination = deps.destination;
+  deps.metrics?.requestDuration.observe({ destination }, secondsSince(started));
+  const status = outcome.kind === "answered" ? outcome.status : undefined;
+  deps.metrics?.requests.inc({ destination, outcome: requestOutcome(status) });
+  return outcome;
+}
+
+/**
+ * Delivers a batch of messages to the destination's vendor and settles each message by what came of it: acked
+ * when delivered, given back with a 3^n delay (or the vendor's Retry-After) when it may pass, dead-lettered on
+ * this destination's own subject when it will not or the retries are spent. Never throws.
+ */
+export async function forwardBatch(deps: ForwardDeps, items: readonly Pending[]): Promise<void> {
+  const outcomes = new Map<Pending, DeliveryOutcome>();
+  for (const request of packRequests(items, deps.vendor.maxBatch)) {
+    const outcome = await send(deps, request.events);
+    for (const member of request.members) outcomes.set(member, combine(outcomes.get(member), outcome));
+  }
+  const fates = await Promise.all(
+    items.map((item) =>
+      settle(deps, item, outcomes.get(item)).catch((err: unknown): Fate => {
+        // The NATS side failed (the DLQ publish, the attempts bucket): the message comes back, uncounted.
+        deps.log.error({ err, destination: deps.destination, seq: item.msg.seq }, "could not settle a message");
+        item.msg.nak(3 * deps.policy.unitMs);
+        return { kind: "returned" };
+      }),
+    ),
+  );
+  logSummary(deps, fates);
+}
+
+type Fate = { kind: "delivered" | "returned" } | { kind: "retry"; delayMs: number; error: string; attempt: number };
+
+/** One line per batch: how many messages went which way, and why the failing ones failed. */
+function logSummary(deps: ForwardDeps, fates: readonly Fate[]): void {
+  const count = (kind: Fate["kind"]) => fates.filter((fate) => fate.kind === kind).length;
+  const retry = fates.find((fate) => fate.kind === "retry");
+  const summary = { destination: deps.destination, messages: fates.length, delivered: count("delivered") };
+  if (!retry) {
+    deps.log.debug(summary, "batch forwarded");
+    return;
+  }
+  deps.log.warn(
+    { ...summary, retried: count("retry"), attempt: retry.attempt, delayMs: retry.delayMs, error: retry.error },
+    "delivery failed, will retry",
+  );
+}
+
+async function settle(deps: ForwardDeps, item: Pending, outcome: DeliveryOutcome | undefined): Promise<Fate> {
+  const { msg } = item;
+  if ("unreadable" in item) {
+    await deadLetter(deps, item, { reason: "permanent_error", code: "ENVELOPE_INVALID", detail: item.unreadable });
+    msg.ack();
+    return { kind: "delivered" };
+  }
+  // Every event filtered out: nothing to send.
+  if (!outcome) return done(deps, item, item.events.length, false);
+  const redelivered = msg.info.redeliveryCount > 1;
+  const key = attemptsKey(deps.destination, msg.info.stream, msg.seq);
+  const before = redelivered ? await deps.attempts.read(key) : noAttempts;
+  const attempt = before.failures + 1;
+  const decision = deliveryDecision(outcome, attempt, deps.policy, Date.now());
+  if (decision.kind === "delivered") return done(deps, item, item.events.length, redelivered, key);
+  if (decision.kind === "retry") {
+    await deps.attempts.write(key, { failures: attempt, firstFailureAt: before.firstFailureAt ?? now() });
+    msg.nak(decision.delayMs);
+    deps.metrics?.retries.inc({ destination: deps.destination });
+    deps.status.retried(deps.destination, decision.reason);
+    return { kind: "retry", delayMs: decision.delayMs, error: decision.reason, attempt };
+  }
+  const refused = decision.ids ? new Set(decision.ids) : undefined;
+  const events = refused ? item.events.filter((event) => refused.has(event.id)) : item.events;
+  const failure = { reason: decision.reason, code: errorCode(outcome), detail: decision.detail };
+  if (events.length > 0) await deadLetter(deps, item, failure, events, attempt, before.firstFailureAt);
+  return done(deps, item, item.events.length - events.length, redelivered, key);
+}
+
+const now = () => new Date().toISOString();
+
+/** HTTP_400 for an answer; without one, the network error's code (ECONNREFUSED), TIMEOUT or UNREACHABLE. */
+function errorCode(outcome: DeliveryOutcome): string {
+  if (outcome.kind === "answered") return `HTTP_${outcome.status}`;
+  if (/^[A-Z][A-Z0-9_]+$/.test(outcome.error)) return outcome.error;
+  return outcome.error.startsWith("no answer within") ? "TIMEOUT" : "UNREACHABLE";
+}
+
+async function done(
+  deps: ForwardDeps,
+  item: Pending,
+  delivered: number,
+  redelivered: boolean,
+  key?: string,
+): Promise<Fate> {
+  item.msg.ack();
+  if (delivered > 0) {
+    deps.metrics?.delivered.inc({ destination: deps.destination }, delivered);
+    deps.metrics?.lastSuccess.set({ destination: deps.destination }, Date.now() / 1000);
+    deps.status.delivered(deps.destination, delivered);
+  }
+  if (redelivered && key) await deps.attempts.forget(key);
+  return { kind: "delivered" };
+}
+
+async function deadLetter(
+  deps: ForwardDeps,
+  item: Pending,
+  failure: { reason: DeadLetterReason; code: string; detail: string },
+  events?: readonly EnvelopeEvent[],
+  attempts = 1,
+  firstFailureAt?: string,
+): Promise<void> {
+  const { msg } = item;
+  const at = new Date();
+  const letter = encodeDeadLetter(
+    {
+      reason: failure.reason,
+      errorCode: failure.code,
+      errorMessage: failure.detail,
+      events,
+      attempts,
+      firstFailureAt: firstFailureAt ? new Date(firstFailureAt) : at,
+      lastFailureAt: at,
+    },
+    {
+      stream: msg.info.stream,
+      seq: msg.seq,
+      requestId: msg.headers?.get(messageHeaders.requestId) || undefined,
+      data: msg.data,
+      reader: deps.reader,
+    },
+  );
+  await deps.js.publish(deps.dlqSubject, letter.data, { msgID: letter.msgID, headers: letter.headers });
+  const count = events?.length ?? 1;
+  deps.metrics?.failed.inc({ destination: deps.destination, reason: failure.reason }, count);
+  deps.status.failed(deps.destination, count, `${failure.code}: ${failure.detail}`);
+  deps.log.error(
+    { destination: deps.destination, seq: msg.seq, reason: failure.reason, errorCode: failure.code, events: count },
+    "events dead-lettered for this destination",
+  );
+}

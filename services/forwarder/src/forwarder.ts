@@ -1,0 +1,181 @@
+import {
+  createEnvelopeSchema,
+  type DestinationNames,
+  type DestinationRecord,
+  type EnvelopeSchema,
+  type EventLimits,
+  type Logger,
+  type NatsNames,
+  openSecret,
+  parseDestinationRecord,
+} from "@evpipe/shared";
+import type { JetStreamClient, JetStreamManager, KV, KvEntry } from "nats";
+import type { AttemptsStore } from "./attempts.ts";
+import type { RetryPolicy } from "./delivery-decision.ts";
+import { DestinationWorker } from "./destination-worker.ts";
+import { type ForwarderMetrics, forgetDestination } from "./metrics.ts";
+import { requestPacer } from "./pacer.ts";
+import { deleteDestinationConsumers, destinationSources, provisionDestinationConsumers } from "./provision.ts";
+import type { StatusBoard } from "./status-board.ts";
+import { vendors } from "./vendors/index.ts";
+
+export interface ForwarderDeps {
+  log: Logger;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  names: NatsNames;
+  destinations: DestinationNames;
+  /** The destinations' configuration, watched. */
+  bucket: KV;
+  attempts: AttemptsStore;
+  status: StatusBoard;
+  secretsKey: Uint8Array;
+  limits: EventLimits;
+  policy: RetryPolicy;
+  concurrency: number;
+  maxInFlight: number;
+  timeoutMs: number;
+  ackWaitMs: number;
+  metrics: ForwarderMetrics | undefined;
+}
+
+const retryFailedMs = 10_000;
+
+export type DestinationState = "running" | "paused" | "failed";
+
+interface Running {
+  record: DestinationRecord;
+  state: DestinationState;
+  worker?: DestinationWorker;
+}
+
+/** The worker delivering one destination, with its secret opened (SecretUnsealable when it does not open). */
+function destinationWorker(deps: ForwarderDeps, record: DestinationRecord, envelopeSchema: EnvelopeSchema) {
+  return new DestinationWorker({
+    destination: record.name,
+    reader: deps.destinations.consumer(record.name),
+    vendor: vendors[record.type],
+    target: { url: record.url, secret: openSecret(deps.secretsKey, record.name, record.secret) },
+    policy: deps.policy,
+    timeoutMs: deps.timeoutMs,
+    js: deps.js,
+    dlqSubject: deps.destinations.dlqSubject(record.name),
+    attempts: deps.attempts,
+    status: deps.status,
+    metrics: deps.metrics,
+    throttle: requestPacer(record.rate),
+    log: deps.log,
+    sources: destinationSources(deps.names, deps.destinations, record.name),
+    envelopeSchema,
+    events: record.events ? new Set(record.events) : undefined,
+    concurrency: deps.concurrency,
+    pullBatch: Math.min(256, deps.maxInFlight),
+    ackWaitMs: deps.ackWaitMs,
+  });
+}
+
+/**
+ * Keeps one DestinationWorker per configured destination in step with the destinations bucket: a destination
+ * added, paused, resumed or removed with `pnpm ops destinations` takes effect here within the watch's latency,
+ * without a restart. Changes are applied one at a time, in the order the bucket made them.
+ */
+export function createForwarder(deps: ForwarderDeps) {
+  const running = new Map<string, Running>();
+  const envelopeSchema = createEnvelopeSchema(deps.limits);
+  let applying: Promise<void> = Promise.resolve();
+  let watch: Awaited<ReturnType<KV["watch"]>> | undefined;
+  let ready = false;
+  let stopped = false;
+
+  async function stopOne(name: string): Promise<void> {
+    const current = running.get(name);
+    running.delete(name);
+    await current?.worker?.stop();
+  }
+
+  async function put(record: DestinationRecord): Promise<void> {
+    const current = running.get(record.name);
+    if (current && JSON.stringify(current.record) === JSON.stringify(record) && current.state !== "failed") return;
+    await stopOne(record.name);
+    const log = { destination: record.name, type: record.type };
+    await provisionDestinationConsumers(deps.jsm, deps.names, deps.destinations, record, {
+      ackWaitMs: deps.ackWaitMs,
+      maxInFlight: deps.maxInFlight,
+    });
+    await deps.status.track(record.name);
+    deps.metrics?.paused.set({ destination: record.name }, record.paused ? 1 : 0);
+    if (record.paused) {
+      running.set(record.name, { record, state: "paused" });
+      deps.log.info(log, "destination paused");
+      return;
+    }
+    const started = destinationWorker(deps, record, envelopeSchema);
+    await started.start();
+    running.set(record.name, { record, state: "running", worker: started });
+    deps.log.info({ ...log, events: record.events, rate: record.rate }, "destination started");
+  }
+
+  async function remove(name: string): Promise<void> {
+    await stopOne(name);
+    await deleteDestinationConsumers(deps.jsm, destinationSources(deps.names, deps.destinations, name));
+    await deps.status.forget(name);
+    if (deps.metrics) forgetDestination(deps.metrics, name);
+    deps.log.info({ destination: name }, "destination stopped");
+  }
+
+  async function apply(entry: KvEntry): Promise<void> {
+    if (entry.operation !== "PUT") {
+      await remove(entry.key).catch((err: unknown) =>
+        deps.log.error({ err, destination: entry.key }, "destination not cleanly removed"),
+      );
+      return;
+    }
+    let record: DestinationRecord;
+    try {
+      record = parseDestinationRecord(entry.value);
+    } catch (err) {
+      deps.log.error({ err, destination: entry.key }, "unreadable destination record, ignored");
+      return;
+    }
+    try {
+      await put(record);
+    } catch (err) {
+      // A secret that does not open with this key, or NATS failing us: say so, keep the others running, and try
+      // again later unless the record changes first.
+      deps.log.error({ err, destination: record.name, retryInMs: retryFailedMs }, "destination not started");
+      running.set(record.name, { record, state: "failed" });
+      setTimeout(() => {
+        if (running.get(record.name)?.record !== record || stopped) return;
+        applying = applying.then(() => apply(entry));
+      }, retryFailedMs).unref();
+    }
+  }
+
+  return {
+    async start(): Promise<void> {
+      const { promise: loaded, resolve } = Promise.withResolvers<void>();
+      watch = await deps.bucket.watch({ initializedFn: () => resolve() });
+      void (async () => {
+        for await (const entry of watch) applying = applying.then(() => apply(entry));
+      })();
+      await loaded;
+      await applying;
+      ready = true;
+    },
+    /** Each destination and what it is doing; ready once the bucket's destinations were started. */
+    status: () => ({
+      ready,
+      destinations: Object.fromEntries([...running].map(([name, { state }]) => [name, state])),
+    }),
+    /** The destinations the lag sampler reads. */
+    names: () => [...running.keys()],
+    async stop(): Promise<void> {
+      stopped = true;
+      watch?.stop();
+      await applying;
+      await Promise.all([...running.keys()].map(stopOne));
+    },
+  };
+}
+
+export type Forwarder = ReturnType<typeof createForwarder>;

@@ -1,0 +1,98 @@
+import {
+  connectNats,
+  createLogger,
+  destinationNames,
+  destinationStreamConfigs,
+  installShutdown,
+  jetStreamManagerOrExit,
+  listenOrExit,
+  loadConfigOrExit,
+  natsConnected,
+  natsNames,
+  openDestinationStatusBucket,
+  openDestinationsBucket,
+  provisionStreamConfigs,
+  provisionStreams,
+} from "@evpipe/shared";
+import { createAdaptorServer } from "@hono/node-server";
+import type { NatsConnection } from "nats";
+import { kvAttemptsStore } from "./attempts.ts";
+import { loadForwarderConfig } from "./config.ts";
+import { createForwarder, type Forwarder } from "./forwarder.ts";
+import { createHealthApp, type ForwarderStatus } from "./health.ts";
+import { startLagSampler } from "./lag-sampler.ts";
+import { createForwarderMetrics } from "./metrics.ts";
+import { destinationSources } from "./provision.ts";
+import { StatusBoard } from "./status-board.ts";
+
+const config = loadConfigOrExit("forwarder", loadForwarderConfig);
+
+const log = createLogger({ service: "forwarder", level: config.logLevel });
+let forwarder: Forwarder | undefined;
+let nc: NatsConnection | undefined;
+const status = (): ForwarderStatus => forwarder?.status() ?? { ready: false, destinations: {} };
+const metrics = config.metricsEnabled ? createForwarderMetrics() : undefined;
+
+// Bound before anything else: a port already taken stops the start with one line.
+const health = createAdaptorServer({
+  fetch: createHealthApp(status, () => nc !== undefined && natsConnected(nc), metrics?.registry).fetch,
+});
+const healthPort = await listenOrExit(health, config.healthPort, log);
+
+const names = natsNames(config.namespace);
+const destinations = destinationNames(config.namespace);
+nc = await connectNats({ servers: config.natsUrl, name: "evpipe-forwarder", log });
+const jsm = await jetStreamManagerOrExit(nc, config.natsUrl, log);
+await provisionStreams(jsm, names, config.streams);
+await provisionStreamConfigs(jsm, destinationStreamConfigs(destinations, config.streams));
+const js = nc.jetstream();
+const statusBoard = new StatusBoard(await openDestinationStatusBucket(js, destinations), log);
+const attemptsBucket = await js.views.kv(destinations.attemptsBucket, {
+  history: 1,
+  ttl: config.streams.eventsMaxAgeMs,
+});
+
+forwarder = createForwarder({
+  log,
+  js,
+  jsm,
+  names,
+  destinations,
+  bucket: await openDestinationsBucket(js, destinations),
+  attempts: kvAttemptsStore(attemptsBucket),
+  status: statusBoard,
+  secretsKey: config.secretsKey,
+  limits: config.limits,
+  policy: { unitMs: config.retryDelayUnitMs, maxRetries: 5 },
+  concurrency: config.forwarderConcurrency,
+  maxInFlight: config.forwarderMaxInFlight,
+  timeoutMs: config.deliveryTimeoutMs,
+  ackWaitMs: config.ackWaitMs,
+  metrics,
+});
+await forwarder.start();
+statusBoard.start(config.statusFlushMs);
+const sampler =
+  metrics &&
+  startLagSampler({
+    jsm,
+    destinations: () =>
+      (forwarder?.names() ?? []).map((name) => ({ name, sources: destinationSources(names, destinations, name) })),
+    metrics,
+    log,
+    intervalMs: config.metricsSampleIntervalMs,
+  });
+
+installShutdown({
+  log,
+  timeoutMs: config.shutdownTimeoutMs,
+  close: async () => {
+    await sampler?.stop();
+    await forwarder?.stop();
+    await statusBoard.stop();
+    await new Promise<void>((resolve) => health.close(() => resolve()));
+    await nc?.drain();
+  },
+});
+// Logged once delivering: supervisors and tests take this line as "started".
+log.info({ port: healthPort, destinations: Object.keys(status().destinations) }, "health listening");
