@@ -39,11 +39,11 @@ describe("destination secrets", () => {
     expect(v.parse(destinationSecretsKeyVar, key.toString("base64"))).toEqual(key);
     const missing = v.safeParse(destinationSecretsKeyVar, undefined);
     expect(missing.issues?.[0]?.message).toBe(
-      "DESTINATION_SECRETS_KEY is required: 32 random bytes in base64 (openssl rand -base64 32)",
+      "is required: 32 random bytes in base64 (openssl rand -base64 32)",
     );
     const short = v.safeParse(destinationSecretsKeyVar, randomBytes(16).toString("base64"));
     expect(short.issues?.[0]?.message).toBe(
-      "DESTINATION_SECRETS_KEY must be 32 bytes in base64 (openssl rand -base64 32)",
+      "must be 32 bytes in base64 (openssl rand -base64 32)",
     );
   });
 });

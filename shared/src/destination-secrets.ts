@@ -10,10 +10,15 @@ import * as v from "valibot";
 const version = "v1";
 
 /** DESTINATION_SECRETS_KEY: 32 random bytes, base64 (`openssl rand -base64 32`). */
+const keyRequired = "is required: 32 random bytes in base64 (openssl rand -base64 32)";
+
+/** DESTINATION_SECRETS_KEY: 32 random bytes, base64 (`openssl rand -base64 32`). */
 export const destinationSecretsKeyVar = v.pipe(
-  v.string("DESTINATION_SECRETS_KEY is required: 32 random bytes in base64 (openssl rand -base64 32)"),
+  // Optional to valibot so that a missing variable gets this message rather than valibot's "Invalid key".
+  v.optional(v.string(), ""),
+  v.check((text) => text.trim() !== "", keyRequired),
   v.transform((text) => Buffer.from(text.trim(), "base64")),
-  v.check((key) => key.length === 32, "DESTINATION_SECRETS_KEY must be 32 bytes in base64 (openssl rand -base64 32)"),
+  v.check((key) => key.length === 32, "must be 32 bytes in base64 (openssl rand -base64 32)"),
 );
 
 export class SecretUnsealable extends Error {

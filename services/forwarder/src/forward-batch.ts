@@ -44,7 +44,7 @@ interface VendorRequest {
  * Requests of at most the vendor's batch size, several messages' events to one request; a message larger than
  * a batch is split over several, all of which must succeed for it to count as delivered.
  */
-function packRequests(items: readonly Pending[], maxBatch: number): VendorRequest[] {
+export function packRequests(items: readonly Pending[], maxBatch: number): VendorRequest[] {
   const requests: VendorRequest[] = [];
   let current: VendorRequest = { events: [], members: [] };
   for (const item of items) {
@@ -67,7 +67,7 @@ function packRequests(items: readonly Pending[], maxBatch: number): VendorReques
 const succeeded = (outcome: DeliveryOutcome) => outcome.kind === "answered" && outcome.status < 300;
 
 /** A message's outcome over the requests it was part of: the first failure, partial refusals merged. */
-function combine(before: DeliveryOutcome | undefined, next: DeliveryOutcome): DeliveryOutcome {
+export function combine(before: DeliveryOutcome | undefined, next: DeliveryOutcome): DeliveryOutcome {
   if (!before || succeeded(before)) return next;
   if (succeeded(next)) return before;
   if (before.kind === "answered" && next.kind === "answered" && before.refusedIds && next.refusedIds) {
