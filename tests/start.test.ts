@@ -1,8 +1,9 @@
 import { execFileSync, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { createDb, dropDatabase } from "@evpipe/db";
-import { generateApiKey, natsNames, openKeysBucket, storeKeyRecord } from "@evpipe/shared";
+import { destinationNames, generateApiKey, natsNames, openKeysBucket, storeKeyRecord } from "@evpipe/shared";
 import { sql } from "kysely";
 import { connect } from "nats";
 import { afterAll, describe, expect, inject, it } from "vitest";
@@ -13,6 +14,7 @@ import { waitFor } from "./support/wait-for.ts";
 const repoRoot = path.resolve(import.meta.dirname, "..");
 const namespace = uniqueId("st");
 const names = natsNames(namespace);
+const destinations = destinationNames(namespace);
 const databaseUrl = (() => {
   const url = new URL(inject("databaseUrl"));
   url.pathname = `/evp_${namespace}`;
@@ -33,10 +35,23 @@ afterAll(async () => {
   }
   const nc = await connect({ servers: inject("natsUrl") });
   const jsm = await nc.jetstreamManager();
-  for (const stream of [names.eventsStream, names.dlqStream, names.dlqAuditStream]) {
+  for (const stream of [
+    names.eventsStream,
+    names.dlqStream,
+    names.dlqAuditStream,
+    destinations.dlqStream,
+    destinations.replayStream,
+  ]) {
     await jsm.streams.delete(stream).catch(() => undefined);
   }
-  for (const bucket of [names.keysBucket, names.keyUsageBucket, names.writerHistoryBucket]) {
+  for (const bucket of [
+    names.keysBucket,
+    names.keyUsageBucket,
+    names.writerHistoryBucket,
+    destinations.bucket,
+    destinations.statusBucket,
+    destinations.attemptsBucket,
+  ]) {
     await jsm.streams.delete(`KV_${bucket}`).catch(() => undefined);
   }
   await nc.close();
@@ -73,6 +88,8 @@ describe("pnpm start", () => {
         PORT: "0",
         HEALTH_PORT: "0",
         LOG_LEVEL: "info",
+        // With a secrets key, destinations can exist, so the forwarder runs too.
+        DESTINATION_SECRETS_KEY: randomBytes(32).toString("base64"),
       },
     });
     let output = "";
@@ -87,14 +104,19 @@ describe("pnpm start", () => {
     groups.push(pnpm.pid as number);
     // "close": pnpm's last output lines are read by then.
     const exited = new Promise<number | null>((resolve) => pnpm.once("close", (code) => resolve(code)));
-    const port = (msg: string) =>
-      waitFor(msg, () => {
+    const port = (msg: string, service?: string) =>
+      waitFor(`${service ?? ""} ${msg}`, () => {
         if (pnpm.exitCode !== null) throw new Error(`pnpm start exited with ${pnpm.exitCode}: ${output}`);
-        return lines.find((line) => line.msg === msg)?.port as number | undefined;
+        const line = lines.find((l) => l.msg === msg && (service === undefined || l.service === service));
+        return line?.port as number | undefined;
       });
-    const [gatewayPort, healthPort] = await Promise.all([port("gateway listening"), port("health listening")]);
+    const [gatewayPort, consumerPort, forwarderPort] = await Promise.all([
+      port("gateway listening"),
+      port("health listening", "consumer"),
+      port("health listening", "forwarder"),
+    ]);
     for (const supervisorPid of childPids(pnpm.pid as number)) groups.push(...childPids(supervisorPid));
-    for (const url of [`http://127.0.0.1:${gatewayPort}/readyz`, `http://127.0.0.1:${healthPort}/readyz`]) {
+    for (const url of [gatewayPort, consumerPort, forwarderPort].map((p) => `http://127.0.0.1:${p}/readyz`)) {
       await waitFor(`${url} to answer 200`, async () => (await fetch(url)).status === 200);
     }
     expect(lines.find((line) => line.service === "migrate")).toMatchObject({ createdDatabase: true });
@@ -127,11 +149,11 @@ describe("pnpm start", () => {
       await db.destroy();
     }
 
-    // pnpm -> the supervisor -> gateway and consumer: one supervisor, two services, no wrappers between.
+    // pnpm -> the supervisor -> gateway, consumer and forwarder: one supervisor, three services, no wrappers.
     const [supervisor, ...others] = childPids(pnpm.pid as number);
     expect(others).toEqual([]);
     const services = childPids(supervisor as number);
-    expect(services).toHaveLength(2);
+    expect(services).toHaveLength(3);
 
     process.kill(-(pnpm.pid as number), "SIGINT");
     expect(await exited, output).toBe(0);
@@ -142,7 +164,7 @@ describe("pnpm start", () => {
         .filter((line) => line.msg === "shutdown complete")
         .map((line) => line.service)
         .sort(),
-    ).toEqual(["consumer", "gateway"]);
+    ).toEqual(["consumer", "forwarder", "gateway"]);
     for (const pid of [supervisor as number, ...services]) expect(alive(pid), `pid ${pid} is left`).toBe(false);
   });
 });
