@@ -110,7 +110,11 @@ export function createForwarder(deps: ForwarderDeps) {
       return;
     }
     const started = destinationWorker(deps, record, envelopeSchema);
-    await started.start();
+    // Half started (one of its two consumers pulling): stopped again, so the retry does not pull twice.
+    await started.start().catch(async (err: unknown) => {
+      await started.stop();
+      throw err;
+    });
     running.set(record.name, { record, state: "running", worker: started });
     deps.log.info({ ...log, events: record.events, rate: record.rate }, "destination started");
   }
