@@ -1,0 +1,74 @@
+import type { EnvelopeEvent } from "@evpipe/shared";
+import type { JsMsg } from "nats";
+import { describe, expect, it } from "vitest";
+import { combine, type Pending, packRequests } from "./forward-batch.ts";
+
+const event = (id: string): EnvelopeEvent => ({
+  id,
+  event: "signup",
+  user_id: "u1",
+  received_at: "2026-12-06T00:00:00.000Z",
+  request_id: "r1",
+  key_id: "k1",
+});
+
+// Packing reads only a message's events; the message itself is carried along untouched.
+const pending = (seq: number, count: number): Pending => ({
+  msg: { seq } as JsMsg,
+  events: Array.from({ length: count }, (_, i) => event(`${seq}-${i}`)),
+});
+
+const shape = (requests: ReturnType<typeof packRequests>) =>
+  requests.map((request) => ({
+    events: request.events.length,
+    members: request.members.map((member) => member.msg.seq),
+  }));
+
+describe("packRequests", () => {
+  it("puts several messages' events in one request up to the vendor's batch size", () => {
+    expect(shape(packRequests([pending(1, 3), pending(2, 4), pending(3, 2)], 10))).toEqual([
+      { events: 9, members: [1, 2, 3] },
+    ]);
+  });
+
+  it("starts a new request when the next events would not fit, splitting a message across requests", () => {
+    expect(shape(packRequests([pending(1, 6), pending(2, 6)], 10))).toEqual([
+      { events: 10, members: [1, 2] },
+      { events: 2, members: [2] },
+    ]);
+  });
+
+  it("splits a message larger than a batch over several requests, in order", () => {
+    const requests = packRequests([pending(1, 25)], 10);
+    expect(shape(requests)).toEqual([
+      { events: 10, members: [1] },
+      { events: 10, members: [1] },
+      { events: 5, members: [1] },
+    ]);
+    expect(requests.flatMap((request) => request.events.map((e) => e.id))).toEqual(
+      Array.from({ length: 25 }, (_, i) => `1-${i}`),
+    );
+  });
+
+  it("sends nothing for messages whose events were all filtered out or that could not be read", () => {
+    const unreadable: Pending = { msg: { seq: 2 } as JsMsg, unreadable: "not JSON" };
+    expect(shape(packRequests([pending(1, 0), unreadable], 10))).toEqual([]);
+  });
+});
+
+describe("combine", () => {
+  const ok = { kind: "answered", status: 200 } as const;
+  const unavailable = { kind: "answered", status: 503 } as const;
+  const refused = (...ids: string[]) => ({ kind: "answered", status: 400, refusedIds: ids }) as const;
+
+  it("takes the first failure over any success, whichever came first", () => {
+    expect(combine(undefined, ok)).toEqual(ok);
+    expect(combine(ok, unavailable)).toEqual(unavailable);
+    expect(combine(unavailable, ok)).toEqual(unavailable);
+    expect(combine(unavailable, { kind: "unreachable", error: "ECONNREFUSED" })).toEqual(unavailable);
+  });
+
+  it("merges two partial refusals of one message, so each refused event is dead-lettered", () => {
+    expect(combine(refused("a"), refused("b"))).toEqual(refused("a", "b"));
+  });
+});
