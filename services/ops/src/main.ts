@@ -3,27 +3,38 @@ import {
   createLogger,
   databaseUrlVar,
   defaultStreamSettings,
+  destinationNames,
   isNotFound,
   logLevelVar,
   namespaceVar,
   natsNames,
   natsUrlVar,
+  openDestinationStatusBucket,
+  openDestinationsBucket,
   openKeysBucket,
   openKeyUsageBucket,
   parseEnv,
   streamConfigs,
+  streamSettingsEnv,
+  streamSettingsFrom,
 } from "@evpipe/shared";
 import { type Kysely, sql } from "kysely";
 import { connect, type NatsConnection } from "nats";
 import { pino } from "pino";
 import * as v from "valibot";
 import { CliError, reportCliFailure, usageExit } from "./cli-error.ts";
-import { type DlqContext, dlqCommand, dlqUsage } from "./dlq/command.ts";
+import { type DestinationsContext, destinationsCommand, destinationsUsage } from "./destinations/command.ts";
+import { type DlqContext, type DlqTarget, dlqCommand, dlqUsage } from "./dlq/command.ts";
 import { keysCommand, keysUsage } from "./keys.ts";
 import { rollupsCommand, rollupsUsage } from "./rollups.ts";
 
-const usage = `usage:\n${keysUsage}\n${dlqUsage}\n${rollupsUsage}`;
-const groupUsage: Record<string, string> = { keys: keysUsage, dlq: dlqUsage, rollups: rollupsUsage };
+const groupUsage: Record<string, string> = {
+  keys: keysUsage,
+  dlq: dlqUsage,
+  rollups: rollupsUsage,
+  destinations: destinationsUsage,
+};
+const usage = `usage:\n${Object.values(groupUsage).join("\n")}`;
 
 /** The usage asked for with --help, -h or `help` anywhere on the line: the group's when one is named. */
 function helpAsked(argv: string[]): string | undefined {
@@ -32,27 +43,23 @@ function helpAsked(argv: string[]): string | undefined {
   return `usage:\n${group ? groupUsage[group] : usage.slice("usage:\n".length)}`;
 }
 
-async function main(argv: string[]): Promise<void> {
-  const help = helpAsked(argv);
-  if (help) {
-    process.stdout.write(`${help}\n`);
-    return;
-  }
-  const env = parseEnv(
-    {
-      NATS_URL: natsUrlVar,
-      DATABASE_URL: databaseUrlVar,
-      NATS_NAMESPACE: namespaceVar,
-      LOG_LEVEL: logLevelVar,
-      // Test seam for the replay-interrupted-before-delete test; unset in production.
-      OPS_FAULT_INJECTION: v.optional(v.picklist(["crash-after-republish"], "must be crash-after-republish")),
-    },
-    process.env,
-  );
-  let db: Kysely<Database> | undefined;
+const opsEnv = {
+  NATS_URL: natsUrlVar,
+  DATABASE_URL: databaseUrlVar,
+  NATS_NAMESPACE: namespaceVar,
+  LOG_LEVEL: logLevelVar,
+  // Test seam for the replay-interrupted-before-delete test; unset in production.
+  OPS_FAULT_INJECTION: v.optional(v.picklist(["crash-after-republish"], "must be crash-after-republish")),
+};
+type OpsEnv = v.InferOutput<v.ObjectSchema<typeof opsEnv, undefined>>;
+
+const print = (line: string) => process.stdout.write(`${line}\n`);
+
+/** The one NATS connection, made when a command first needs it, and the contexts the commands build on it. */
+function natsClients(env: OpsEnv) {
   const names = natsNames(env.NATS_NAMESPACE);
   let nc: NatsConnection | undefined;
-  const natsConnection = async () => {
+  const connection = async () => {
     try {
       nc ??= await connect({ servers: env.NATS_URL, name: "evpipe-ops", timeout: 3000 });
     } catch (err) {
@@ -60,23 +67,21 @@ async function main(argv: string[]): Promise<void> {
     }
     return nc;
   };
-  const print = (line: string) => process.stdout.write(`${line}\n`);
 
-  const dlqContext = async (): Promise<DlqContext> => {
-    const connection = await natsConnection();
-    const jsm = await connection.jetstreamManager();
-    await jsm.streams.info(names.dlqStream).catch((err: unknown) => {
+  const dlqContext = async (target: DlqTarget): Promise<DlqContext> => {
+    const jsm = await (await connection()).jetstreamManager();
+    await jsm.streams.info(target.stream).catch((err: unknown) => {
       if (isNotFound(err))
-        throw new CliError(`no dead-letter stream ${names.dlqStream}: has the consumer ever run here?`);
+        throw new CliError(`no dead-letter stream ${target.stream}: has the consumer ever run here?`);
       throw err;
     });
     // The audit stream may predate this CLI's deployment: create it when missing (only it).
     const audit = streamConfigs(names, defaultStreamSettings).find((config) => config.name === names.dlqAuditStream);
     if (audit) await jsm.streams.add(audit).catch(() => undefined);
     return {
-      js: connection.jetstream(),
+      js: (await connection()).jetstream(),
       jsm,
-      names,
+      target,
       // Logs go to stderr; stdout is the command's output.
       log: createLogger({ service: "ops", level: env.LOG_LEVEL }, pino.destination(2)),
       print,
@@ -87,6 +92,48 @@ async function main(argv: string[]): Promise<void> {
     };
   };
 
+  const destinationsContext = async (): Promise<DestinationsContext> => {
+    // The settings the forwarder is given, when set here too; used only for streams that do not exist yet.
+    const streamSettings = streamSettingsFrom(parseEnv(streamSettingsEnv, process.env));
+    const js = (await connection()).jetstream();
+    const destinations = destinationNames(env.NATS_NAMESPACE);
+    return {
+      js,
+      jsm: await js.jetstreamManager(),
+      names: destinations,
+      natsNames: names,
+      destinations: await openDestinationsBucket(js, destinations),
+      status: await openDestinationStatusBucket(js, destinations),
+      streamSettings,
+      dlq: dlqContext,
+    };
+  };
+
+  return {
+    names,
+    connection,
+    // The writer's dead letters, replayed to events.ingest.
+    writerDlq: () =>
+      dlqContext({
+        stream: names.dlqStream,
+        replaySubject: names.eventsSubject,
+        auditStream: names.dlqAuditStream,
+        auditSubject: names.dlqAuditSubject,
+      }),
+    destinationsContext,
+    drain: async () => nc?.drain(),
+  };
+}
+
+async function main(argv: string[]): Promise<void> {
+  const help = helpAsked(argv);
+  if (help) {
+    process.stdout.write(`${help}\n`);
+    return;
+  }
+  const env = parseEnv(opsEnv, process.env);
+  let db: Kysely<Database> | undefined;
+  const nats = natsClients(env);
   try {
     const [group, ...rest] = argv;
     switch (group) {
@@ -94,14 +141,21 @@ async function main(argv: string[]): Promise<void> {
         await keysCommand(
           rest,
           {
-            keys: async () => openKeysBucket((await natsConnection()).jetstream(), names.keysBucket),
-            usage: async () => openKeyUsageBucket((await natsConnection()).jetstream(), names.keyUsageBucket),
+            keys: async () => openKeysBucket((await nats.connection()).jetstream(), nats.names.keysBucket),
+            usage: async () => openKeyUsageBucket((await nats.connection()).jetstream(), nats.names.keyUsageBucket),
           },
           print,
         );
         break;
       case "dlq":
-        await dlqCommand(rest, dlqContext);
+        await dlqCommand(rest, nats.writerDlq);
+        break;
+      case "destinations":
+        await destinationsCommand(rest, {
+          secretsKey: process.env.DESTINATION_SECRETS_KEY,
+          connect: nats.destinationsContext,
+          print,
+        });
         break;
       case "rollups":
         await rollupsCommand(
@@ -120,7 +174,7 @@ async function main(argv: string[]): Promise<void> {
         throw new CliError(usage, usageExit);
     }
   } finally {
-    await nc?.drain();
+    await nats.drain();
     await db?.destroy();
   }
 }

@@ -1,8 +1,11 @@
 import { hostname, userInfo } from "node:os";
 import { isNotFound } from "@evpipe/shared";
 import type { JetStreamClient, JetStreamManager } from "nats";
+import type { DlqTarget } from "./context.ts";
 
 export interface DlqOperation {
+  /** The destination whose dead letters these were; absent for the writer's. */
+  destination?: string;
   operation: "replay" | "purge";
   selector: Record<string, unknown>;
   messages: number;
@@ -29,19 +32,35 @@ export async function recordOperation(js: JetStreamClient, subject: string, oper
   await js.publish(subject, JSON.stringify(operation));
 }
 
-export async function recentOperations(jsm: JetStreamManager, stream: string, count: number): Promise<DlqOperation[]> {
+/**
+ * Audit records examined at most for one `dlq stats`: the writer's and every destination's operations share the
+ * audit stream, so a destination's few can sit behind many of the others'.
+ */
+const scanLimit = 1000;
+
+/** The latest replays and purges of the target's dead letters, newest first. */
+export async function recentOperations(
+  jsm: JetStreamManager,
+  target: Pick<DlqTarget, "auditStream" | "destination">,
+  count: number,
+): Promise<DlqOperation[]> {
+  const stream = target.auditStream;
   const info = await jsm.streams.info(stream).catch((err: unknown) => {
     if (isNotFound(err)) return undefined;
     throw err;
   });
   if (!info) return [];
   const operations: DlqOperation[] = [];
-  for (let seq = info.state.last_seq; seq >= info.state.first_seq && seq > 0 && operations.length < count; seq--) {
+  const last = info.state.last_seq;
+  const first = Math.max(info.state.first_seq, last - scanLimit + 1, 1);
+  for (let seq = last; seq >= first && operations.length < count; seq--) {
     const stored = await jsm.streams.getMessage(stream, { seq }).catch((err: unknown) => {
       if (isNotFound(err)) return undefined;
       throw err;
     });
-    if (stored) operations.push(JSON.parse(new TextDecoder().decode(stored.data)) as DlqOperation);
+    if (!stored) continue;
+    const operation = JSON.parse(new TextDecoder().decode(stored.data)) as DlqOperation;
+    if (operation.destination === target.destination) operations.push(operation);
   }
   return operations;
 }

@@ -50,7 +50,7 @@ function parseRequest(operation: Operation, argv: string[]): ChangeRequest {
  */
 async function progress(ctx: DlqContext, request: ChangeRequest): Promise<SingleBar | undefined> {
   if (request.json || !ctx.interactive) return undefined;
-  const total = await countDeadLetters(ctx.js, ctx.jsm, ctx.names.dlqStream, request.selector);
+  const total = await countDeadLetters(ctx.js, ctx.jsm, ctx.target, request.selector);
   if (total === 0) return undefined;
   const verb = request.operation === "replay" ? "Replaying" : "Purging";
   const bar = new SingleBar({
@@ -61,10 +61,13 @@ async function progress(ctx: DlqContext, request: ChangeRequest): Promise<Single
   return bar;
 }
 
-/** Publishes one dead letter's events back to events.ingest and waits for the PubAck. */
+/**
+ * Publishes one dead letter's events back (to events.ingest for the writer's, to its destination's replay
+ * subject for a destination's) and waits for the PubAck.
+ */
 async function republish(ctx: DlqContext, record: DeadLetterRecord & { events: DeadLetterEvent[] }): Promise<void> {
-  const { data, headers, msgID } = encodeReplay(record, ctx.names.dlqStream);
-  await ctx.js.publish(ctx.names.eventsSubject, data, { msgID, headers });
+  const { data, headers, msgID } = encodeReplay(record, ctx.target.stream);
+  await ctx.js.publish(ctx.target.replaySubject, data, { msgID, headers });
 }
 
 /** Unreadable envelopes would only be dead-lettered again: a replay skips them; they can be inspected and purged. */
@@ -75,7 +78,7 @@ const skips = (request: ChangeRequest, letter: DeadLetterRecord) =>
 async function dryRun(ctx: DlqContext, request: ChangeRequest) {
   const { operation } = request;
   const tally = { operation, dry_run: true, messages: 0, events: 0, skipped: 0 };
-  for await (const letter of readDeadLetters(ctx.js, ctx.jsm, ctx.names.dlqStream, request.selector)) {
+  for await (const letter of readDeadLetters(ctx.js, ctx.jsm, ctx.target, request.selector)) {
     if (skips(request, letter)) {
       tally.skipped++;
       continue;
@@ -126,7 +129,7 @@ async function change(ctx: DlqContext, operation: Operation, letter: DeadLetterR
     await republish(ctx, letter);
     ctx.afterRepublish?.();
   }
-  await ctx.jsm.streams.deleteMessage(ctx.names.dlqStream, letter.seq, false).catch((err: unknown) => {
+  await ctx.jsm.streams.deleteMessage(ctx.target.stream, letter.seq, false).catch((err: unknown) => {
     if (!isNotFound(err)) throw err;
   });
 }
@@ -137,7 +140,7 @@ async function apply(ctx: DlqContext, request: ChangeRequest, record: DlqOperati
   const bar = await progress(ctx, request);
   const signals = interruption();
   try {
-    for await (const letter of readDeadLetters(ctx.js, ctx.jsm, ctx.names.dlqStream, request.selector)) {
+    for await (const letter of readDeadLetters(ctx.js, ctx.jsm, ctx.target, request.selector)) {
       if (signals.interrupted) break;
       if (skips(request, letter)) {
         record.skipped++;
@@ -155,7 +158,7 @@ async function apply(ctx: DlqContext, request: ChangeRequest, record: DlqOperati
     signals.release();
     record.duration_ms = Date.now() - started;
     ctx.log.info({ dlqOperation: record }, `dlq ${request.operation}`);
-    await recordOperation(ctx.js, ctx.names.dlqAuditSubject, record).catch((err: unknown) =>
+    await recordOperation(ctx.js, ctx.target.auditSubject, record).catch((err: unknown) =>
       ctx.log.error({ err }, "could not record the operation in the audit stream"),
     );
   }
@@ -184,7 +187,9 @@ async function changeDeadLetters(context: () => Promise<DlqContext>, argv: strin
     if (request.unconfirmedPurge) throw new CliError("purge deletes for good: run it again with --yes", usageExit);
     return;
   }
+  const { destination } = ctx.target;
   const record: DlqOperation = {
+    ...(destination === undefined ? {} : { destination }),
     operation,
     selector: describeSelector(request.selector),
     messages: 0,

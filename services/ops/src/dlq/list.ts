@@ -33,7 +33,7 @@ export const list: DlqAction = async (context, argv) => {
   const ctx = await context();
   const rows: Array<ReturnType<typeof row>> = [];
   let total = 0;
-  for await (const record of readDeadLetters(ctx.js, ctx.jsm, ctx.names.dlqStream, selector)) {
+  for await (const record of readDeadLetters(ctx.js, ctx.jsm, ctx.target, selector)) {
     for (const event of record.events ?? [undefined]) {
       total++;
       if (rows.length < limit) rows.push(row(record, event));

@@ -1,6 +1,10 @@
 import { type DeadLetterEvent, type DeadLetterRecord, decodeDeadLetter, isNotFound } from "@evpipe/shared";
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg } from "nats";
+import type { DlqTarget } from "./context.ts";
 import { matches, type Selector } from "./selector.ts";
+
+/** Where dead letters are read: a stream, and within it one subject when it holds several readers'. */
+export type DeadLetterSource = Pick<DlqTarget, "stream" | "filterSubject">;
 
 /** Events a dead letter holds; an unreadable one counts as one. */
 export const eventCount = (record: DeadLetterRecord) => record.events?.length ?? 1;
@@ -34,12 +38,13 @@ function decode(msg: JsMsg): DeadLetterRecord {
  */
 async function readPage(
   js: JetStreamClient,
-  stream: string,
+  source: DeadLetterSource,
   start: PageStart,
   lastSeq: number,
   headersOnly: boolean,
 ): Promise<Page> {
-  const consumer = await js.consumers.get(stream, { ...start, headers_only: headersOnly });
+  const filter = source.filterSubject === undefined ? {} : { filterSubjects: source.filterSubject };
+  const consumer = await js.consumers.get(source.stream, { ...start, ...filter, headers_only: headersOnly });
   const records: DeadLetterRecord[] = [];
   let next: number | undefined;
   try {
@@ -60,6 +65,42 @@ async function readPage(
   return { records, next };
 }
 
+/** Explicit sequence numbers, fetched directly; one of another subject than the source's is not there for it. */
+async function* readBySeq(jsm: JetStreamManager, source: DeadLetterSource, selector: Selector) {
+  for (const seq of [...new Set(selector.seqs)].sort((a, b) => a - b)) {
+    const stored = await jsm.streams.getMessage(source.stream, { seq }).catch((err: unknown) => {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    });
+    if (!stored) continue;
+    if (source.filterSubject !== undefined && stored.subject !== source.filterSubject) continue;
+    const record = decodeDeadLetter(stored.seq, stored.time, stored.header, stored.data);
+    if (matches(selector, record)) yield record;
+  }
+}
+
+/**
+ * Where the source's dead letters begin and end as the read begins, or undefined when it holds none. Within one
+ * subject, the end is that subject's last message, so a read stops there instead of waiting at the stream's end.
+ */
+async function extent(
+  jsm: JetStreamManager,
+  source: DeadLetterSource,
+): Promise<{ firstSeq: number; lastSeq: number; lastTime: Date } | undefined> {
+  const info = await jsm.streams.info(source.stream);
+  if (info.state.messages === 0) return undefined;
+  if (source.filterSubject === undefined) {
+    return { firstSeq: info.state.first_seq, lastSeq: info.state.last_seq, lastTime: new Date(info.state.last_ts) };
+  }
+  const last = await jsm.streams
+    .getMessage(source.stream, { last_by_subj: source.filterSubject })
+    .catch((err: unknown) => {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    });
+  return last && { firstSeq: info.state.first_seq, lastSeq: last.seq, lastTime: last.time };
+}
+
 /**
  * Streams the dead letters a selector picks, oldest first, a page at a time, so memory stays bounded however
  * large the DLQ; explicit sequence numbers are fetched directly. Only what the stream held when the read
@@ -69,30 +110,22 @@ async function readPage(
 export async function* readDeadLetters(
   js: JetStreamClient,
   jsm: JetStreamManager,
-  stream: string,
+  source: DeadLetterSource,
   selector: Selector,
   options: { headersOnly?: boolean } = {},
 ): AsyncGenerator<DeadLetterRecord> {
   if (selector.seqs) {
-    for (const seq of [...new Set(selector.seqs)].sort((a, b) => a - b)) {
-      const stored = await jsm.streams.getMessage(stream, { seq }).catch((err: unknown) => {
-        if (isNotFound(err)) return undefined;
-        throw err;
-      });
-      if (!stored) continue;
-      const record = decodeDeadLetter(stored.seq, stored.time, stored.header, stored.data);
-      if (matches(selector, record)) yield record;
-    }
+    yield* readBySeq(jsm, source, selector);
     return;
   }
-  const info = await jsm.streams.info(stream);
-  if (info.state.messages === 0) return;
-  if (selector.since && selector.since > new Date(info.state.last_ts)) return;
+  const held = await extent(jsm, source);
+  if (!held) return;
+  if (selector.since && selector.since > held.lastTime) return;
   let start: PageStart = selector.since
     ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: selector.since.toISOString() }
-    : { opt_start_seq: info.state.first_seq };
+    : { opt_start_seq: held.firstSeq };
   for (;;) {
-    const page = await readPage(js, stream, start, info.state.last_seq, options.headersOnly ?? false);
+    const page = await readPage(js, source, start, held.lastSeq, options.headersOnly ?? false);
     for (const record of page.records) if (matches(selector, record)) yield record;
     if (page.records.length === 0 || page.next === undefined) return;
     start = { opt_start_seq: page.next };
@@ -103,10 +136,10 @@ export async function* readDeadLetters(
 export async function countDeadLetters(
   js: JetStreamClient,
   jsm: JetStreamManager,
-  stream: string,
+  source: DeadLetterSource,
   selector: Selector,
 ): Promise<number> {
   let count = 0;
-  for await (const _record of readDeadLetters(js, jsm, stream, selector, { headersOnly: true })) count++;
+  for await (const _record of readDeadLetters(js, jsm, source, selector, { headersOnly: true })) count++;
   return count;
 }

@@ -23,17 +23,17 @@ function view(record: DeadLetterRecord) {
 }
 
 async function first(ctx: DlqContext, selector: Selector): Promise<DeadLetterRecord | undefined> {
-  for await (const record of readDeadLetters(ctx.js, ctx.jsm, ctx.names.dlqStream, selector)) return record;
+  for await (const record of readDeadLetters(ctx.js, ctx.jsm, ctx.target, selector)) return record;
   return undefined;
 }
 
-export const show: DlqAction = async (context, argv) => {
+export const show: DlqAction = async (context, argv, command) => {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
     options: { json: { type: "boolean" } },
   });
-  if (positionals.length !== 1) throw new CliError("usage: pnpm ops dlq show SEQ [--json]", usageExit);
+  if (positionals.length !== 1) throw new CliError(`usage: ${command} show SEQ [--json]`, usageExit);
   const selector = parseSelector({ seq: positionals }, { required: true });
   const ctx = await context();
   const record = await first(ctx, selector);

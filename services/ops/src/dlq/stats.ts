@@ -34,7 +34,7 @@ async function summarise(ctx: DlqContext): Promise<DlqSummary> {
   let oldest: Date | undefined;
   let newest: Date | undefined;
   const all = parseSelector({ all: true }, { required: false });
-  for await (const record of readDeadLetters(ctx.js, ctx.jsm, ctx.names.dlqStream, all)) {
+  for await (const record of readDeadLetters(ctx.js, ctx.jsm, ctx.target, all)) {
     messages++;
     events += eventCount(record);
     oldest ??= record.storedAt;
@@ -49,7 +49,7 @@ async function summarise(ctx: DlqContext): Promise<DlqSummary> {
     newest: newest?.toISOString() ?? null,
     by_reason: Object.fromEntries(byReason),
     by_code: Object.fromEntries(byCode),
-    recent_operations: await recentOperations(ctx.jsm, ctx.names.dlqAuditStream, 10),
+    recent_operations: await recentOperations(ctx.jsm, ctx.target, 10),
   };
 }
 
