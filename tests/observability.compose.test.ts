@@ -17,15 +17,22 @@ const observabilityDir = path.join(repoRoot, "observability", "prometheus");
 
 interface ComposeService {
   image?: string;
+  command?: string[];
+  entrypoint?: string[];
   environment?: Record<string, string>;
   configs?: Array<{ source: string; target: string }>;
+  healthcheck?: { test: string[] };
+  stop_grace_period?: string;
+  restart?: string;
+  depends_on?: Record<string, { condition: string }>;
 }
 interface Compose {
   services: Record<string, ComposeService>;
   configs: Record<string, { content?: string; file?: string }>;
 }
 
-const compose = parse(readFileSync(path.join(repoRoot, "compose.yaml"), "utf8"), { merge: true }) as Compose;
+const composeText = readFileSync(path.join(repoRoot, "compose.yaml"), "utf8");
+const compose = parse(composeText, { merge: true }) as Compose;
 
 function service(name: string): ComposeService {
   const found = compose.services[name];
@@ -68,7 +75,7 @@ describe("compose.yaml", () => {
     }
   });
 
-  it("runs the Prometheus release the rules are tested with, scraping the gateway's and consumer's ports", async () => {
+  it("runs the Prometheus release the rules are tested with, scraping the gateway's, consumer's and forwarder's ports", async () => {
     const { stdout } = await promisify(execFile)("prometheus", ["--version"]);
     const [, majorMinor] = /version (\d+\.\d+)\./.exec(stdout) ?? [];
     expect(imageTag("prometheus")).toMatch(new RegExp(`^v${majorMinor?.replace(".", "\\.")}\\.\\d+$`));
@@ -83,7 +90,7 @@ describe("compose.yaml", () => {
     });
     const check = await runPromtool(["check", "config", path.join(observabilityDir, "prometheus.yml")]);
     expect(check.code, `${check.stdout}${check.stderr}`).toBe(0);
-    expect(check.stdout).toContain("SUCCESS: 11 rules found");
+    expect(check.stdout).toContain("SUCCESS: 15 rules found");
 
     const config = parse(readFileSync(path.join(observabilityDir, "prometheus.yml"), "utf8")) as {
       scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: string[] }> }>;
@@ -94,6 +101,7 @@ describe("compose.yaml", () => {
     expect(targets).toEqual({
       "evpipe-gateway": [`gateway:${service("gateway").environment?.PORT}`],
       "evpipe-consumer": [`consumer:${service("consumer").environment?.HEALTH_PORT}`],
+      "evpipe-forwarder": [`forwarder:${service("forwarder").environment?.HEALTH_PORT}`],
     });
   });
 
@@ -103,5 +111,35 @@ describe("compose.yaml", () => {
     expect(ops.DATABASE_URL).toBe(consumer.DATABASE_URL);
     expect(ops.NATS_URL).toBe(consumer.NATS_URL);
     expect(ops.DATABASE_URL).toMatch(/^postgres:\/\/postgres:.*@postgres:5432\/events$/);
+  });
+
+  it("gives ops and the forwarder the same NATS and DESTINATION_SECRETS_KEY, and starts without the key", () => {
+    const ops = service("ops").environment ?? {};
+    const forwarder = service("forwarder").environment ?? {};
+    expect(forwarder.NATS_URL).toBe(service("consumer").environment?.NATS_URL);
+    expect(ops.NATS_URL).toBe(forwarder.NATS_URL);
+    // From the shell or .env, empty when unset: the forwarder refuses to start naming it, the rest runs.
+    expect(forwarder.DESTINATION_SECRETS_KEY).toBe(`\${DESTINATION_SECRETS_KEY:-}`);
+    expect(ops.DESTINATION_SECRETS_KEY).toBe(forwarder.DESTINATION_SECRETS_KEY);
+    // `:?` (or `?`) makes an unset variable an error for every compose command, not just for one service.
+    expect(composeText).not.toMatch(/\$\{\w+:?\?/);
+    for (const name of ["gateway", "consumer", "migrate", "prometheus"]) {
+      expect(service(name).environment?.DESTINATION_SECRETS_KEY, name).toBeUndefined();
+    }
+  });
+
+  it("runs the forwarder as it runs the consumer: on NATS alone, probed, restarted, stopped gracefully", () => {
+    const forwarder = service("forwarder");
+    expect(forwarder.command).toEqual(["node", "services/forwarder/src/main.ts"]);
+    expect(forwarder.depends_on).toEqual({ nats: { condition: "service_healthy" } });
+    expect(forwarder.restart).toBe("unless-stopped");
+  });
+
+  it.each(["gateway", "consumer", "forwarder"])("probes %s's /readyz on its port and outlasts its shutdown", (name) => {
+    const { environment = {}, healthcheck, stop_grace_period } = service(name);
+    const port = environment.HEALTH_PORT ?? environment.PORT;
+    expect(healthcheck?.test.join(" ")).toContain(`http://127.0.0.1:${port}/readyz`);
+    const graceMs = Number(/^(\d+)s$/.exec(stop_grace_period ?? "")?.[1]) * 1000;
+    expect(graceMs, `stop_grace_period ${stop_grace_period}`).toBeGreaterThan(Number(environment.SHUTDOWN_TIMEOUT_MS));
   });
 });
