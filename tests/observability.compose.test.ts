@@ -135,6 +135,20 @@ describe("compose.yaml", () => {
     expect(forwarder.restart).toBe("unless-stopped");
   });
 
+  it("builds an image that installs the dependencies of every service compose runs from it", () => {
+    const dockerfile = readFileSync(path.join(repoRoot, "Dockerfile"), "utf8");
+    const dirs = Object.values(compose.services)
+      .flatMap(({ command = [], entrypoint = [] }) => [...command, ...entrypoint])
+      .flatMap((arg) => /^(services\/[\w-]+)\/src\//.exec(arg)?.[1] ?? []);
+    expect(dirs).toContain("services/forwarder");
+    for (const dir of new Set(dirs)) {
+      const { name } = JSON.parse(readFileSync(path.join(repoRoot, dir, "package.json"), "utf8")) as { name: string };
+      // Without both, the image has the service's sources but not its node_modules: it exits at its first import.
+      expect(dockerfile, dir).toContain(`COPY ${dir}/package.json ${dir}/`);
+      expect(dockerfile, dir).toContain(`--filter "${name}..."`);
+    }
+  });
+
   it.each(["gateway", "consumer", "forwarder"])("probes %s's /readyz on its port and outlasts its shutdown", (name) => {
     const { environment = {}, healthcheck, stop_grace_period } = service(name);
     const port = environment.HEALTH_PORT ?? environment.PORT;
