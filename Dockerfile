@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 #
-# One image for every service of the workspace (gateway, consumer, migrate, ops): they share shared/ and db/.
+# One image for every service of the workspace (gateway, consumer, forwarder, migrate, ops): they share shared/
+# and db/.
 # The services run as TypeScript through Node 24's type stripping, so there is no build step; compose picks
 # the process with `command`. Default: the gateway.
 
@@ -18,12 +19,14 @@ COPY db/package.json db/
 COPY services/gateway/package.json services/gateway/
 COPY services/consumer/package.json services/consumer/
 COPY services/ops/package.json services/ops/
-# --prod: typescript/vitest/biome are not needed at run time. The filters select the three service packages
+COPY services/forwarder/package.json services/forwarder/
+# --prod: typescript/vitest/biome are not needed at run time. The filters select the four service packages
 # and, through `...`, their workspace dependencies (shared, db); the `tests` package is left out (its
 # directory is not even in the build context, which --frozen-lockfile accepts).
 RUN --mount=type=cache,id=pnpm-store,target=/pnpm/store \
     pnpm install --frozen-lockfile --prod --store-dir /pnpm/store \
-      --filter "@evpipe/gateway..." --filter "@evpipe/consumer..." --filter "@evpipe/ops..."
+      --filter "@evpipe/gateway..." --filter "@evpipe/consumer..." --filter "@evpipe/ops..." \
+      --filter "@evpipe/forwarder..."
 
 # --- runtime -------------------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS runtime
