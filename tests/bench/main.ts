@@ -2,15 +2,16 @@ import os from "node:os";
 import { createDb } from "@evpipe/db";
 import { sql } from "kysely";
 import { createTestPipeline, type TestPipeline } from "../support/pipeline.ts";
+import { compareDestinations, type DestinationsComparison } from "./destinations.ts";
 import { type MetricsCost, type MetricsMode, type ModeServices, measureMetricsCost } from "./metrics-cost.ts";
-import { ingestPhase, loadGeneratorGroup, type PhaseOptions } from "./phase.ts";
+import { ingestPhase, loadGeneratorGroup, natsGroup, type PhaseOptions } from "./phase.ts";
 import { peakRssBytes, pidsNamed, startCpuSampler } from "./process-stats.ts";
 import { measureRawInsert, type RawInsertResult } from "./raw-insert.ts";
 import { formatCount, formatMiB } from "./report.ts";
 import { compareSegmentRoute } from "./segment-compare.ts";
-import { startWatched, type WatchedService } from "./services.ts";
+import { benchEventsMaxBytes, startWatched, type WatchedService } from "./services.ts";
 import { type BenchSettings, loadBenchSettings } from "./settings.ts";
-import { renderSummary } from "./summary.ts";
+import { destinationsSection, renderSummary } from "./summary.ts";
 import { batchBody, singleBody } from "./workload.ts";
 
 // `pnpm bench`: the end-to-end benchmark against real services on this machine. Durations, connection counts
@@ -91,8 +92,7 @@ async function startServices(pipeline: TestPipeline, extraEnv: Record<string, st
   progress(`starting gateway and consumer ${JSON.stringify(extraEnv)}`);
   // The bench measures the pipeline, not the per-key rate limit.
   const { key } = await pipeline.createKey(["ingest"], "bench", { rate: 1_000_000 });
-  // Above what a full run publishes, so a full stream (503) can't cut the run short; both services provision it.
-  const env = pipeline.serviceEnv({ EVENTS_MAX_BYTES: String(8 * 1024 ** 3), ...extraEnv });
+  const env = pipeline.serviceEnv({ EVENTS_MAX_BYTES: benchEventsMaxBytes, ...extraEnv });
   const onExit = (message: string) => problems.push(message);
   const gateway = await startWatched("gateway", env, onExit);
   teardown.push(() => gateway.stop());
@@ -116,7 +116,7 @@ function batchPhaseOptions(settings: BenchSettings, { key, gateway, consumer }: 
     cpuGroups: {
       gateway: () => [gateway.pid],
       consumer: () => [consumer.pid],
-      "nats-server (all)": () => pidsNamed("nats-server"),
+      [natsGroup]: () => pidsNamed("nats-server"),
       "postgres (all processes)": () => pidsNamed("postgres"),
       [loadGeneratorGroup]: () => [process.pid],
     },
@@ -182,9 +182,46 @@ async function metricsCostPhase(
   return cost;
 }
 
+/**
+ * Destinations on a pipeline of their own, with a gateway and consumer of its own, warmed up: run after the main
+ * services stopped, so they compete with nothing (destinations.ts). Undefined when skipped.
+ */
+async function destinationsPhase(
+  urls: { natsUrl: string; databaseUrl: string },
+  settings: BenchSettings,
+  given?: TestPipeline,
+): Promise<{ comparison: DestinationsComparison | undefined; warnings: string[] }> {
+  if (settings.destinationsDurationS === 0 || settings.destinationsRounds === 0) {
+    return { comparison: undefined, warnings: [] };
+  }
+  const pipeline = given ?? (await createTestPipeline({ ...urls, namespacePrefix: "benchdest" }));
+  if (!given) teardown.push(() => pipeline.cleanup());
+  const services = await startServices(pipeline);
+  const base = batchPhaseOptions(settings, services);
+  if (settings.warmupS > 0) {
+    const warmup = await ingestPhase(pipeline, { ...base, label: "destinations warm-up", durationS: settings.warmupS });
+    problems.push(...warmup.problems);
+  }
+  const comparison = await compareDestinations({ pipeline, base, settings, teardown, problems });
+  await Promise.all([services.gateway.stop(), services.consumer.stop()]);
+  const warnings = serviceWarnings({ gateway: services.gateway, consumer: services.consumer });
+  return { comparison, warnings: warnings.map((warning) => `destinations ${warning}`) };
+}
+
+/** BENCH_ONLY=destinations: the machine, then the destinations comparison alone. */
+async function destinationsOnly(urls: { natsUrl: string; databaseUrl: string }, settings: BenchSettings) {
+  const pipeline = await createTestPipeline({ ...urls, namespacePrefix: "benchdest" });
+  teardown.push(() => pipeline.cleanup());
+  const environment = await describeEnvironment(pipeline);
+  const { comparison, warnings } = await destinationsPhase(urls, settings, pipeline);
+  await runTeardown();
+  return [environment, ...destinationsSection(settings, comparison), ...warnings].join("\n");
+}
+
 async function main(): Promise<string> {
   const settings = loadBenchSettings(process.env);
   const urls = { natsUrl: settings.natsUrl, databaseUrl: settings.databaseUrl };
+  if (settings.only === "destinations") return destinationsOnly(urls, settings);
 
   progress("creating the bench namespaces and databases");
   const pipeline = await createTestPipeline({ ...urls, namespacePrefix: "bench" });
@@ -222,6 +259,7 @@ async function main(): Promise<string> {
   const gatewayPeakRss = peakRss(gateway, "gateway");
   const consumerPeakRss = peakRss(consumer, "consumer");
   await Promise.all([gateway.stop(), consumer.stop()]);
+  const destinations = await destinationsPhase(urls, settings);
   const metricsCost = await metricsCostPhase(urls, settings, batchOptions);
   progress("stopping services and dropping the bench databases");
   await runTeardown();
@@ -237,10 +275,11 @@ async function main(): Promise<string> {
     consumerPeakRss,
     metricsCost,
     segment,
+    destinations: destinations.comparison,
     cpuGroups: Object.keys(batchOptions.cpuGroups),
     cpuCount: os.cpus().length,
   });
-  return [summary, ...serviceWarnings({ gateway, consumer })].join("\n");
+  return [summary, ...serviceWarnings({ gateway, consumer }), ...destinations.warnings].join("\n");
 }
 
 try {

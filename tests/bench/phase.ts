@@ -6,6 +6,8 @@ import { databaseNow, storedSince, waitForStored, watchBacklog } from "./stored.
 
 /** The CPU group of this process: autocannon, and the request bodies it makes. Not part of the pipeline. */
 export const loadGeneratorGroup = "bench (autocannon)";
+/** The CPU group of the NATS server, which every consumer of the stream, the writer or a destination, works. */
+export const natsGroup = "nats-server (all)";
 
 export interface PhaseOptions {
   label: string;

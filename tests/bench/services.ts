@@ -1,4 +1,10 @@
-import { type RunningService, startService } from "../support/processes.ts";
+import { type RunningService, type ServiceName, startService } from "../support/processes.ts";
+
+/**
+ * EVENTS_MAX_BYTES for every bench service: above what a full run publishes, so a full stream (503) can't cut
+ * the run short. Every service provisions the stream, so all of them must be given the same cap.
+ */
+export const benchEventsMaxBytes = String(8 * 1024 ** 3);
 
 export interface WatchedService {
   service: RunningService;
@@ -14,7 +20,7 @@ export interface WatchedService {
  * warnings and dropped, so millions of request lines do not pile up in this process.
  */
 export async function startWatched(
-  name: "gateway" | "consumer",
+  name: ServiceName,
   env: Record<string, string>,
   onUnexpectedExit: (message: string) => void,
 ): Promise<WatchedService> {
@@ -24,7 +30,10 @@ export async function startWatched(
     for (const line of service.lines) {
       if (!["warn", "error", "fatal"].includes(line.level ?? "")) continue;
       watched.warningCount++;
-      if (watched.warnings.length < 3) watched.warnings.push(`${line.msg ?? ""} ${JSON.stringify(line.err ?? "")}`);
+      // The first few different messages, each with its error's message: stacks would bury them.
+      const err = line.err as { message?: string } | undefined;
+      const text = `${line.msg ?? ""}${err ? ` (${err.message ?? JSON.stringify(err)})` : ""}`;
+      if (watched.warnings.length < 3 && !watched.warnings.includes(text)) watched.warnings.push(text);
     }
     service.lines.length = 0;
   };

@@ -22,6 +22,17 @@ export interface BenchSettings {
   segmentDurationS: number;
   /** Rounds of the Segment comparison, each route once per round; 0 skips it. */
   segmentRounds: number;
+  /** Seconds of load for each number of destinations (0, 1, 3, 10) in each round; 0 skips the comparison. */
+  destinationsDurationS: number;
+  /** Rounds of the destinations comparison, every number once per round; 0 skips it. */
+  destinationsRounds: number;
+  /**
+   * Seconds after the load for every destination to receive every event: ten destinations may take minutes to
+   * catch up on this machine, which is a finding; an event still missing at the deadline is a failure.
+   */
+  deliveryTimeoutS: number;
+  /** BENCH_ONLY=destinations runs just that comparison; every phase when unset. */
+  only: "destinations" | undefined;
 }
 
 function integerEnv(env: Record<string, string | undefined>, name: string, fallback: number, min: number): number {
@@ -30,6 +41,12 @@ function integerEnv(env: Record<string, string | undefined>, name: string, fallb
   const value = Number(raw);
   if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be an integer >= ${min}, got "${raw}"`);
   return value;
+}
+
+function onlyEnv(raw: string | undefined): BenchSettings["only"] {
+  if (raw === undefined || raw === "") return undefined;
+  if (raw !== "destinations") throw new Error(`BENCH_ONLY must be "destinations" or unset, got "${raw}"`);
+  return raw;
 }
 
 export function loadBenchSettings(env: Record<string, string | undefined>): BenchSettings {
@@ -50,5 +67,9 @@ export function loadBenchSettings(env: Record<string, string | undefined>): Benc
     metricsRoundS: integerEnv(env, "BENCH_METRICS_ROUND_S", 6, 1),
     segmentDurationS: integerEnv(env, "BENCH_SEGMENT_DURATION_S", 5, 0),
     segmentRounds: integerEnv(env, "BENCH_SEGMENT_ROUNDS", 3, 0),
+    destinationsDurationS: integerEnv(env, "BENCH_DESTINATIONS_DURATION_S", 10, 0),
+    destinationsRounds: integerEnv(env, "BENCH_DESTINATIONS_ROUNDS", 2, 0),
+    deliveryTimeoutS: integerEnv(env, "BENCH_DELIVERY_TIMEOUT_S", 600, 1),
+    only: onlyEnv(env.BENCH_ONLY),
   };
 }

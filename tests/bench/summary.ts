@@ -1,3 +1,5 @@
+import type { DestinationsComparison } from "./destinations.ts";
+import { destinationsColumns, destinationsRows, destinationsWarnings } from "./destinations-report.ts";
 import { type MetricsCost, maxMetricsCost, metricsCostRows } from "./metrics-cost.ts";
 import type { PhaseResult } from "./phase.ts";
 import type { CpuUsage } from "./process-stats.ts";
@@ -21,6 +23,7 @@ export interface BenchOutcome {
   consumerPeakRss: number | undefined;
   metricsCost: MetricsCost | undefined;
   segment: SegmentComparison | undefined;
+  destinations: DestinationsComparison | undefined;
   cpuGroups: string[];
   cpuCount: number;
 }
@@ -137,14 +140,15 @@ export function renderSummary(outcome: BenchOutcome): string {
     outcome.environment,
     `batch phase: ${settings.batchConnections} connections x ${settings.batchDurationS} s, ${settings.batchSize} events ` +
       `per request, after a ${settings.warmupS} s warm-up; single phase: ${settings.singleConnections} connections x ` +
-      `${settings.singleDurationS} s; services at LOG_LEVEL=info; machine busy before the load: ` +
-      formatPercent(outcome.backgroundBusy),
+      `${settings.singleDurationS} s; ${destinationsWorkload(outcome.destinations)}services at LOG_LEVEL=info; ` +
+      `machine busy before the load: ${formatPercent(outcome.backgroundBusy)}`,
     "",
     formatTable(["metric", "value", "target", "met"], metricRows(outcome), [1]),
     "",
     "CPU, % of one core (peak: highest one-second sample)",
     formatTable(["process", "batch avg", "batch peak", "single avg", "single peak"], cpuRows(outcome), [1, 2, 3, 4]),
     ...segmentSection(outcome),
+    ...destinationsSection(settings, outcome.destinations),
     ...metricsCostSection(outcome.metricsCost),
   ].join("\n");
 }
@@ -177,6 +181,34 @@ function segmentSection({ segment, settings, cpuGroups }: BenchOutcome): string[
     "Segment / our batch route with fresh ids and Segment-sized events (the same bytes per event): the route's " +
       "own work, without the cost of reading and storing twice the bytes",
     ratioTable("ownSized", "own Segment-sized"),
+  ];
+}
+
+function destinationsWorkload(comparison: DestinationsComparison | undefined): string {
+  if (!comparison) return "";
+  return (
+    `destinations: ${comparison.order.join(", ")} webhook destinations delivering to a local sink, the batch load ` +
+    `for ${comparison.durationS} s each, ${comparison.rounds} rounds; `
+  );
+}
+
+export function destinationsSection(settings: BenchSettings, comparison: DestinationsComparison | undefined): string[] {
+  if (!comparison) return [];
+  const order = comparison.order.join(", ");
+  return [
+    "",
+    `Destinations: the writer's stored events/s with 0, 1, 3 and 10 webhook destinations delivering beside it, ` +
+      `and what each destination receives per second. A fresh pipeline with its own gateway and consumer; per ` +
+      `number of destinations a forwarder of its own (defaults: 4 requests in flight per destination, up to 100 ` +
+      `events each) delivering to a local sink (a child process answering 200 at once, counting events per ` +
+      `destination); the batch phase's load (${settings.batchConnections} connections x ${comparison.durationS} s, ` +
+      `${settings.batchSize} events per request), then a wait until every destination received every published ` +
+      `event. ${comparison.rounds} rounds, ${order} then reversed; medians of the rounds, and each round's stored ` +
+      "events/s over its own with none. Delivered events/s: a destination's distinct events over its first to " +
+      "last request. CPU per event: all rounds together, from the start of each load until its last delivery " +
+      "(NATS, forwarder, sink) or until all was stored (the rest)",
+    formatTable(["measure", ...destinationsColumns(comparison)], destinationsRows(comparison), [1, 2, 3, 4]),
+    ...destinationsWarnings(comparison),
   ];
 }
 
