@@ -22,6 +22,7 @@ describe("loadForwarderConfig", () => {
       healthPort: 8082,
       retryDelayUnitMs: 1000,
       forwarderConcurrency: 4,
+      forwarderPullBatch: 64,
       forwarderMaxInFlight: 512,
       deliveryTimeoutMs: 10_000,
       ackWaitMs: 30_000,

@@ -14,6 +14,8 @@ const forwarderEnv = {
   RETRY_DELAY_UNIT_MS: integerVar(1000, 1, 3_600_000),
   // Requests to one destination under way at once.
   FORWARDER_CONCURRENCY: integerVar(4, 1, 64),
+  // Messages each destination's pull keeps buffered; all destinations share one connection (destination-worker.ts).
+  FORWARDER_PULL_BATCH: integerVar(64, 1, 1000),
   // Messages one destination may hold unacknowledged, retries waiting out their delay included: the bound a
   // destination that keeps failing cannot exceed (its consumer's max_ack_pending).
   FORWARDER_MAX_IN_FLIGHT: integerVar(512, 1, 100_000),

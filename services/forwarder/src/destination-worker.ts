@@ -1,16 +1,19 @@
-import { decodeEnvelope, type EnvelopeSchema } from "@evpipe/shared";
 import type { ConsumerMessages, JsMsg } from "nats";
 import { type ForwardDeps, forwardBatch, type Pending } from "./forward-batch.ts";
+import { decodeForwarded } from "./forwarded-envelope.ts";
 import type { DestinationSource } from "./provision.ts";
 
 export interface WorkerDeps extends ForwardDeps {
   sources: readonly DestinationSource[];
-  envelopeSchema: EnvelopeSchema;
   /** Only events of these names are forwarded; every event when absent. */
   events: ReadonlySet<string> | undefined;
   /** Requests to the vendor under way at once. */
   concurrency: number;
-  /** Messages the client keeps buffered per source ahead of delivery. */
+  /**
+   * Messages the client keeps buffered per source ahead of delivery. Every destination's pulls share one
+   * connection: ten destinations buffering 256 messages of 30 KB overflowed the server's 64 MiB per-connection
+   * limit (a slow consumer, redeliveries, duplicates) in `pnpm bench`.
+   */
   pullBatch: number;
   /** Long deliveries tell JetStream they are still working well before this passes. */
   ackWaitMs: number;
@@ -81,7 +84,7 @@ export class DestinationWorker {
 
   #pending(msg: JsMsg): Pending {
     try {
-      const events = decodeEnvelope(this.#deps.envelopeSchema, msg.data);
+      const events = decodeForwarded(msg.data);
       const wanted = this.#deps.events;
       return { msg, events: wanted ? events.filter((event) => wanted.has(event.event)) : events };
     } catch (err) {

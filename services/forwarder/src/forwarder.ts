@@ -1,9 +1,6 @@
 import {
-  createEnvelopeSchema,
   type DestinationNames,
   type DestinationRecord,
-  type EnvelopeSchema,
-  type EventLimits,
   type Logger,
   type NatsNames,
   openSecret,
@@ -30,9 +27,9 @@ export interface ForwarderDeps {
   attempts: AttemptsStore;
   status: StatusBoard;
   secretsKey: Uint8Array;
-  limits: EventLimits;
   policy: RetryPolicy;
   concurrency: number;
+  pullBatch: number;
   maxInFlight: number;
   timeoutMs: number;
   ackWaitMs: number;
@@ -50,7 +47,7 @@ interface Running {
 }
 
 /** The worker delivering one destination, with its secret opened (SecretUnsealable when it does not open). */
-function destinationWorker(deps: ForwarderDeps, record: DestinationRecord, envelopeSchema: EnvelopeSchema) {
+function destinationWorker(deps: ForwarderDeps, record: DestinationRecord) {
   return new DestinationWorker({
     destination: record.name,
     reader: deps.destinations.consumer(record.name),
@@ -66,10 +63,9 @@ function destinationWorker(deps: ForwarderDeps, record: DestinationRecord, envel
     throttle: requestPacer(record.rate),
     log: deps.log,
     sources: destinationSources(deps.names, deps.destinations, record.name),
-    envelopeSchema,
     events: record.events ? new Set(record.events) : undefined,
     concurrency: deps.concurrency,
-    pullBatch: Math.min(256, deps.maxInFlight),
+    pullBatch: Math.min(deps.pullBatch, deps.maxInFlight),
     ackWaitMs: deps.ackWaitMs,
   });
 }
@@ -81,7 +77,6 @@ function destinationWorker(deps: ForwarderDeps, record: DestinationRecord, envel
  */
 export function createForwarder(deps: ForwarderDeps) {
   const running = new Map<string, Running>();
-  const envelopeSchema = createEnvelopeSchema(deps.limits);
   let applying: Promise<void> = Promise.resolve();
   let watch: Awaited<ReturnType<KV["watch"]>> | undefined;
   let ready = false;
@@ -109,7 +104,7 @@ export function createForwarder(deps: ForwarderDeps) {
       deps.log.info(log, "destination paused");
       return;
     }
-    const started = destinationWorker(deps, record, envelopeSchema);
+    const started = destinationWorker(deps, record);
     // Half started (one of its two consumers pulling): stopped again, so the retry does not pull twice.
     await started.start().catch(async (err: unknown) => {
       await started.stop();
