@@ -73,4 +73,10 @@ describe("delivering a batch", () => {
     const refused = await deliver(vendors.webhook, { url: `http://127.0.0.1:${port}/`, secret: "s" }, [event], options);
     expect(refused).toEqual({ kind: "unreachable", error: "ECONNREFUSED" });
   });
+
+  it("says why fetch refused a URL outright rather than its bare 'fetch failed'", async () => {
+    // Port 9 (discard) is on the Fetch standard's list of bad ports: no connection is even tried.
+    const blocked = await deliver(vendors.webhook, { url: "http://127.0.0.1:9/", secret: "s" }, [event], options);
+    expect(blocked).toEqual({ kind: "unreachable", error: "bad port" });
+  });
 });

@@ -40,9 +40,11 @@ export async function deliver(
       signal: AbortSignal.timeout(options.timeoutMs),
     });
   } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause?.code;
+    // fetch's own message is "fetch failed"; the cause says why: a code (ECONNREFUSED), else a message
+    // ("bad port": fetch refuses ports such as 9 or 6000 outright).
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
     const name = (err as Error).name === "TimeoutError" ? `no answer within ${options.timeoutMs} ms` : undefined;
-    return { kind: "unreachable", error: name ?? cause ?? (err as Error).message };
+    return { kind: "unreachable", error: name ?? cause?.code ?? cause?.message ?? (err as Error).message };
   }
   const body = await answerText(res).catch(() => "");
   const refusedIds = vendor.refusedIds?.(res.status, body, events);
