@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { createDb, type Database, dropDatabase, ensureDatabase, migrateToLatest } from "@evpipe/db";
 import {
   defaultStreamSettings,
+  destinationNames,
   generateApiKey,
   type NatsNames,
   natsNames,
@@ -118,6 +119,7 @@ export async function createTestPipeline(
       return Number(rows[0]?.n);
     },
     async cleanup() {
+      const destinations = destinationNames(namespace);
       for (const stream of [
         names.eventsStream,
         names.dlqStream,
@@ -125,6 +127,11 @@ export async function createTestPipeline(
         `KV_${names.keysBucket}`,
         `KV_${names.keyUsageBucket}`,
         `KV_${names.writerHistoryBucket}`,
+        destinations.dlqStream,
+        destinations.replayStream,
+        `KV_${destinations.bucket}`,
+        `KV_${destinations.statusBucket}`,
+        `KV_${destinations.attemptsBucket}`,
       ]) {
         await jsm.streams.delete(stream).catch(() => undefined);
       }

@@ -17,17 +17,20 @@ export interface RunningService {
   child: ChildProcess;
   /** Every JSON log line the process printed so far. */
   lines: LogLine[];
-  /** The gateway's base URL, or the consumer's health endpoint. */
+  /** The gateway's base URL, or the consumer's or forwarder's health endpoint. */
   url: string;
-  waitForLog(what: string, predicate: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
+  /** The first line `predicate` takes; it gets each line's index too, to look only past a mark. */
+  waitForLog(what: string, predicate: (line: LogLine, index: number) => boolean, timeoutMs?: number): Promise<LogLine>;
   exited: Promise<number | null>;
   /** SIGTERM, and wait for the exit code. */
   stop(): Promise<number | null>;
   kill(signal: NodeJS.Signals): Promise<number | null>;
 }
 
+export type ServiceName = "gateway" | "consumer" | "forwarder";
+
 /** Starts `node services/<name>/src/main.ts` as its own process, exactly as `pnpm start:<name>` does. */
-export async function startService(name: "gateway" | "consumer", env: Record<string, string>): Promise<RunningService> {
+export async function startService(name: ServiceName, env: Record<string, string>): Promise<RunningService> {
   const child = spawn(process.execPath, [path.join(repoRoot, "services", name, "src", "main.ts")], {
     env: { ...process.env, PORT: "0", HEALTH_PORT: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -48,7 +51,7 @@ export async function startService(name: "gateway" | "consumer", env: Record<str
     exitCode = code;
   });
 
-  const waitForLog = (what: string, predicate: (line: LogLine) => boolean, timeoutMs = 20_000) =>
+  const waitForLog = (what: string, predicate: (line: LogLine, index: number) => boolean, timeoutMs = 20_000) =>
     waitFor(
       `${name} to log ${what}`,
       () => {
@@ -161,7 +164,7 @@ export interface ServiceRun {
 }
 
 /** Runs `node services/<name>/src/main.ts` to its own end: for a start that must fail, and how it fails. */
-export function runService(name: "gateway" | "consumer", env: Record<string, string>): Promise<ServiceRun> {
+export function runService(name: ServiceName, env: Record<string, string>): Promise<ServiceRun> {
   return new Promise((resolve) => {
     const child = execFile(
       process.execPath,
