@@ -28,6 +28,8 @@ export interface WorkerDeps extends ForwardDeps {
 export class DestinationWorker {
   readonly #deps: WorkerDeps;
   readonly #buffer: Pending[] = [];
+  /** The stream sequences this worker holds (buffered or being delivered), by stream. */
+  readonly #held = new Set<string>();
   #bufferedEvents = 0;
   readonly #running = new Set<Promise<void>>();
   readonly #pulls: ConsumerMessages[] = [];
@@ -59,7 +61,7 @@ export class DestinationWorker {
     await Promise.all(this.#pulls.map((messages) => messages.close()));
     this.#wake();
     await Promise.all(this.#reading);
-    for (const item of this.#buffer.splice(0)) item.msg.nak();
+    for (const item of this.#buffer.splice(0)) this.#release(item).nak();
     while (this.#running.size > 0) await Promise.all(this.#running);
   }
 
@@ -70,6 +72,11 @@ export class DestinationWorker {
         msg.nak();
         continue;
       }
+      // nats-server 2.9 can deliver a message again while a copy is still held here (nats-server#5305, fixed in
+      // 2.10; seen after a restart): the copy held is delivered and settled, which settles this one too.
+      const held = `${msg.info.stream}.${msg.seq}`;
+      if (this.#held.has(held)) continue;
+      this.#held.add(held);
       const item = this.#pending(msg);
       this.#buffer.push(item);
       this.#bufferedEvents += "events" in item ? item.events.length : 1;
@@ -86,7 +93,8 @@ export class DestinationWorker {
     try {
       const events = decodeForwarded(msg.data);
       const wanted = this.#deps.events;
-      return { msg, events: wanted ? events.filter((event) => wanted.has(event.event)) : events };
+      const eventBytes = Math.ceil(msg.data.length / events.length);
+      return { msg, events: wanted ? events.filter((event) => wanted.has(event.event)) : events, eventBytes };
     } catch (err) {
       return { msg, unreadable: err instanceof Error ? err.message : String(err) };
     }
@@ -129,6 +137,12 @@ export class DestinationWorker {
       await forwardBatch(this.#deps, batch);
     } finally {
       clearInterval(working);
+      for (const item of batch) this.#release(item);
     }
+  }
+
+  #release(item: Pending): JsMsg {
+    this.#held.delete(`${item.msg.info.stream}.${item.msg.seq}`);
+    return item.msg;
   }
 }

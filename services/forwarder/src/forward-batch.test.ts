@@ -13,10 +13,13 @@ const event = (id: string): EnvelopeEvent => ({
 });
 
 // Packing reads only a message's events; the message itself is carried along untouched.
-const pending = (seq: number, count: number): Pending => ({
+const pending = (seq: number, count: number, eventBytes = 100): Pending => ({
   msg: { seq } as JsMsg,
   events: Array.from({ length: count }, (_, i) => event(`${seq}-${i}`)),
+  eventBytes,
 });
+
+const limits = (maxBatch: number, maxBatchBytes = 1_000_000) => ({ maxBatch, maxBatchBytes });
 
 const shape = (requests: ReturnType<typeof packRequests>) =>
   requests.map((request) => ({
@@ -26,20 +29,20 @@ const shape = (requests: ReturnType<typeof packRequests>) =>
 
 describe("packRequests", () => {
   it("puts several messages' events in one request up to the vendor's batch size", () => {
-    expect(shape(packRequests([pending(1, 3), pending(2, 4), pending(3, 2)], 10))).toEqual([
+    expect(shape(packRequests([pending(1, 3), pending(2, 4), pending(3, 2)], limits(10)))).toEqual([
       { events: 9, members: [1, 2, 3] },
     ]);
   });
 
   it("starts a new request when the next events would not fit, splitting a message across requests", () => {
-    expect(shape(packRequests([pending(1, 6), pending(2, 6)], 10))).toEqual([
+    expect(shape(packRequests([pending(1, 6), pending(2, 6)], limits(10)))).toEqual([
       { events: 10, members: [1, 2] },
       { events: 2, members: [2] },
     ]);
   });
 
   it("splits a message larger than a batch over several requests, in order", () => {
-    const requests = packRequests([pending(1, 25)], 10);
+    const requests = packRequests([pending(1, 25)], limits(10));
     expect(shape(requests)).toEqual([
       { events: 10, members: [1] },
       { events: 10, members: [1] },
@@ -50,9 +53,19 @@ describe("packRequests", () => {
     );
   });
 
+  it("cuts requests at the vendor's size in bytes too, a large event alone in its request", () => {
+    const requests = packRequests([pending(1, 5, 300), pending(2, 1, 2000), pending(3, 2, 300)], limits(100, 1000));
+    expect(shape(requests)).toEqual([
+      { events: 3, members: [1] },
+      { events: 2, members: [1] },
+      { events: 1, members: [2] },
+      { events: 2, members: [3] },
+    ]);
+  });
+
   it("sends nothing for messages whose events were all filtered out or that could not be read", () => {
     const unreadable: Pending = { msg: { seq: 2 } as JsMsg, unreadable: "not JSON" };
-    expect(shape(packRequests([pending(1, 0), unreadable], 10))).toEqual([]);
+    expect(shape(packRequests([pending(1, 0), unreadable], limits(10)))).toEqual([]);
   });
 });
 

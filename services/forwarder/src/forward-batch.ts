@@ -7,15 +7,18 @@ import {
   secondsSince,
 } from "@evpipe/shared";
 import type { JetStreamClient, JsMsg } from "nats";
-import { type AttemptsStore, attemptsKey, noAttempts } from "./attempts.ts";
+import { type AttemptsStore, attemptsKey } from "./attempts.ts";
 import { deliver } from "./deliver.ts";
 import { type DeliveryOutcome, deliveryDecision, type RetryPolicy } from "./delivery-decision.ts";
 import { type ForwarderMetrics, requestOutcome } from "./metrics.ts";
 import type { StatusBoard } from "./status-board.ts";
 import type { DeliveryTarget, Vendor } from "./vendors/index.ts";
 
-/** One message read for a destination: its events that pass the filter, or why it could not be read. */
-export type Pending = { msg: JsMsg; events: EnvelopeEvent[] } | { msg: JsMsg; unreadable: string };
+/**
+ * One message read for a destination: its events that pass the filter, with the bytes each takes in the message
+ * (its share of the message's size), or why it could not be read.
+ */
+export type Pending = { msg: JsMsg; events: EnvelopeEvent[]; eventBytes: number } | { msg: JsMsg; unreadable: string };
 
 export interface ForwardDeps {
   destination: string;
@@ -41,23 +44,28 @@ interface VendorRequest {
 }
 
 /**
- * Requests of at most the vendor's batch size, several messages' events to one request; a message larger than
- * a batch is split over several, all of which must succeed for it to count as delivered.
+ * Requests of at most the vendor's batch size in events and in bytes, several messages' events to one request; a
+ * message larger than a request is split over several, all of which must succeed for it to count as delivered.
  */
-export function packRequests(items: readonly Pending[], maxBatch: number): VendorRequest[] {
+export function packRequests(
+  items: readonly Pending[],
+  limits: Pick<Vendor, "maxBatch" | "maxBatchBytes">,
+): VendorRequest[] {
   const requests: VendorRequest[] = [];
   let current: VendorRequest = { events: [], members: [] };
+  let bytes = 0;
   for (const item of items) {
     if (!("events" in item)) continue;
-    for (let start = 0; start < item.events.length; ) {
-      if (current.events.length === maxBatch) {
+    for (const event of item.events) {
+      const full = current.events.length === limits.maxBatch || bytes + item.eventBytes > limits.maxBatchBytes;
+      if (current.events.length > 0 && full) {
         requests.push(current);
         current = { events: [], members: [] };
+        bytes = 0;
       }
-      const take = Math.min(maxBatch - current.events.length, item.events.length - start);
-      current.events.push(...item.events.slice(start, start + take));
+      current.events.push(event);
+      bytes += item.eventBytes;
       if (current.members.at(-1) !== item) current.members.push(item);
-      start += take;
     }
   }
   if (current.events.length > 0) requests.push(current);
@@ -94,7 +102,7 @@ async function send(deps: ForwardDeps, events: readonly EnvelopeEvent[]): Promis
  */
 export async function forwardBatch(deps: ForwardDeps, items: readonly Pending[]): Promise<void> {
   const outcomes = new Map<Pending, DeliveryOutcome>();
-  for (const request of packRequests(items, deps.vendor.maxBatch)) {
+  for (const request of packRequests(items, deps.vendor)) {
     const outcome = await send(deps, request.events);
     for (const member of request.members) outcomes.set(member, combine(outcomes.get(member), outcome));
   }
@@ -139,9 +147,13 @@ async function settle(deps: ForwardDeps, item: Pending, outcome: DeliveryOutcome
   if (!outcome) return done(deps, item, item.events.length, false);
   const redelivered = msg.info.redeliveryCount > 1;
   const key = attemptsKey(deps.destination, msg.info.stream, msg.seq);
-  const before = redelivered ? await deps.attempts.read(key) : noAttempts;
+  const first = deliveryDecision(outcome, 1, deps.policy, Date.now());
+  if (first.kind === "delivered") return done(deps, item, item.events.length, redelivered, key);
+  // Read on every failure, not only on a redelivery: nats-server 2.9 can hand a message out again with a lower
+  // delivery count (nats-server#5305, fixed in 2.10), which must not start its attempts from zero.
+  const before = await deps.attempts.read(key);
   const attempt = before.failures + 1;
-  const decision = deliveryDecision(outcome, attempt, deps.policy, Date.now());
+  const decision = attempt === 1 ? first : deliveryDecision(outcome, attempt, deps.policy, Date.now());
   if (decision.kind === "delivered") return done(deps, item, item.events.length, redelivered, key);
   if (decision.kind === "retry") {
     await deps.attempts.write(key, { failures: attempt, firstFailureAt: before.firstFailureAt ?? now() });

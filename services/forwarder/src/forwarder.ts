@@ -10,7 +10,7 @@ import type { JetStreamClient, JetStreamManager, KV, KvEntry } from "nats";
 import type { AttemptsStore } from "./attempts.ts";
 import type { RetryPolicy } from "./delivery-decision.ts";
 import { DestinationWorker } from "./destination-worker.ts";
-import { type ForwarderMetrics, forgetDestination } from "./metrics.ts";
+import { type ForwarderMetrics, forgetDestination, startSeries } from "./metrics.ts";
 import { requestPacer } from "./pacer.ts";
 import { deleteDestinationConsumers, destinationSources, provisionDestinationConsumers } from "./provision.ts";
 import type { StatusBoard } from "./status-board.ts";
@@ -98,7 +98,7 @@ export function createForwarder(deps: ForwarderDeps) {
       maxInFlight: deps.maxInFlight,
     });
     await deps.status.track(record.name);
-    deps.metrics?.paused.set({ destination: record.name }, record.paused ? 1 : 0);
+    if (deps.metrics) startSeries(deps.metrics, record.name, record.paused);
     if (record.paused) {
       running.set(record.name, { record, state: "paused" });
       deps.log.info(log, "destination paused");

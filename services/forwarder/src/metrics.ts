@@ -78,6 +78,17 @@ export function createForwarderMetrics(): ForwarderMetrics {
   };
 }
 
+/**
+ * A destination's series from the start, at zero: an alert on a counter's increase, and a dashboard, see a
+ * destination that has not failed yet rather than nothing.
+ */
+export function startSeries(metrics: ForwarderMetrics, destination: string, paused: boolean): void {
+  metrics.paused.set({ destination }, paused ? 1 : 0);
+  metrics.delivered.inc({ destination }, 0);
+  metrics.retries.inc({ destination }, 0);
+  for (const reason of deadLetterReasons) metrics.failed.inc({ destination, reason }, 0);
+}
+
 /** Drops a removed destination's series, so /metrics does not report it forever. */
 export function forgetDestination(metrics: ForwarderMetrics, destination: string): void {
   for (const metric of [metrics.delivered, metrics.retries, metrics.requestDuration, metrics.lag]) {

@@ -9,6 +9,8 @@ import { basicAuth, type DeliveryTarget, endpoint, occurredAt, propertiesOf, typ
  */
 export const mixpanel: Vendor = {
   maxBatch: 2000,
+  // Mixpanel /import: "up to 2000 events and 10 MB uncompressed" per request.
+  maxBatchBytes: 10_000_000,
   request(target: DeliveryTarget, events: readonly EnvelopeEvent[]) {
     const body = events.map((event) => ({
       event: event.event,

@@ -7,6 +7,8 @@ import { type DeliveryTarget, endpoint, occurredAt, propertiesOf, type Vendor } 
  */
 export const posthog: Vendor = {
   maxBatch: 100,
+  // PostHog refuses requests over 20 MB; a quarter of it keeps a request quick to retry.
+  maxBatchBytes: 5_000_000,
   request(target: DeliveryTarget, events: readonly EnvelopeEvent[]) {
     const batch = events.map((event) => ({
       event: event.event,

@@ -23,10 +23,11 @@ function segmentMessage(event: EnvelopeEvent): Record<string, unknown> {
 /**
  * Segment's HTTP Tracking API (`POST /v1/batch`, Basic auth with the write key), which our own gateway also
  * speaks. The event id is the `messageId`, so a redelivered batch is deduplicated by Segment (and by us).
- * Segment takes up to 500 KB per batch; 100 events of a few KB each stay well within it.
+ * Requests are cut at 100 messages or 500 KB, whichever comes first (Segment's batch limit is 500 KB).
  */
 export const segment: Vendor = {
   maxBatch: 100,
+  maxBatchBytes: 500_000,
   request(target: DeliveryTarget, events: readonly EnvelopeEvent[], nowMs: number) {
     return {
       url: endpoint(target.url, "/v1/batch"),

@@ -20,6 +20,11 @@ export interface VendorRequest {
 export interface Vendor {
   /** Most events one request may carry, from the vendor's documented limits. */
   readonly maxBatch: number;
+  /**
+   * Most bytes one request's events may come to (estimated from the stored messages' sizes, which are larger
+   * than what the vendor gets), from the vendor's documented limits.
+   */
+  readonly maxBatchBytes: number;
   request(target: DeliveryTarget, events: readonly EnvelopeEvent[], nowMs: number): VendorRequest;
   /**
    * For a vendor whose refusal can be partial (Mixpanel's 400 under strict=1 names the events it refused and

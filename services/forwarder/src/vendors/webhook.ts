@@ -14,6 +14,8 @@ export function webhookSignature(secret: string, timestamp: string, body: string
  */
 export const webhook: Vendor = {
   maxBatch: 100,
+  // A receiver of ours refuses over 1 MiB by default; many web frameworks stop at 1 MB too.
+  maxBatchBytes: 1_000_000,
   request(target: DeliveryTarget, events: readonly EnvelopeEvent[], nowMs: number) {
     const body = JSON.stringify({ events });
     const timestamp = String(Math.floor(nowMs / 1000));
