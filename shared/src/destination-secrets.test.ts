@@ -38,12 +38,8 @@ describe("destination secrets", () => {
   it("need a key of 32 bytes, and say so when it is missing or wrong", () => {
     expect(v.parse(destinationSecretsKeyVar, key.toString("base64"))).toEqual(key);
     const missing = v.safeParse(destinationSecretsKeyVar, undefined);
-    expect(missing.issues?.[0]?.message).toBe(
-      "is required: 32 random bytes in base64 (openssl rand -base64 32)",
-    );
+    expect(missing.issues?.[0]?.message).toBe("is required: 32 random bytes in base64 (openssl rand -base64 32)");
     const short = v.safeParse(destinationSecretsKeyVar, randomBytes(16).toString("base64"));
-    expect(short.issues?.[0]?.message).toBe(
-      "must be 32 bytes in base64 (openssl rand -base64 32)",
-    );
+    expect(short.issues?.[0]?.message).toBe("must be 32 bytes in base64 (openssl rand -base64 32)");
   });
 });
