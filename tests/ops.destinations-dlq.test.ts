@@ -106,16 +106,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  // The pipeline's cleanup does not know the destinations' streams and buckets.
-  for (const stream of [
-    names.dlqStream,
-    names.replayStream,
-    `KV_${names.bucket}`,
-    `KV_${names.statusBucket}`,
-    `KV_${names.attemptsBucket}`,
-  ]) {
-    await pipeline?.jsm.streams.delete(stream).catch(() => undefined);
-  }
+  // Removes the destinations' streams and buckets with the rest.
   await pipeline?.cleanup();
 });
 
