@@ -1,6 +1,7 @@
 import { createDb } from "@evpipe/db";
 import {
   connectNats,
+  createHealthApp,
   createLogger,
   installShutdown,
   jetStreamManagerOrExit,
@@ -14,7 +15,7 @@ import { createAdaptorServer } from "@hono/node-server";
 import type { NatsConnection } from "nats";
 import { loadConsumerConfig } from "./config.ts";
 import { type ConsumerStatus, createConsumer } from "./consumer.ts";
-import { createHealthApp } from "./health.ts";
+import { consumerReadiness } from "./health.ts";
 import { startJetStreamSampler } from "./jetstream-sampler.ts";
 import { createConsumerMetrics } from "./metrics.ts";
 import { openHistoryBucket } from "./provision.ts";
@@ -29,7 +30,8 @@ const metrics = config.metricsEnabled ? createConsumerMetrics(status) : undefine
 
 // Bound before anything else: a port already taken stops the start with one line, before any message is pulled.
 const health = createAdaptorServer({
-  fetch: createHealthApp(status, () => nc !== undefined && natsConnected(nc), metrics?.registry).fetch,
+  fetch: createHealthApp(() => consumerReadiness(status(), nc !== undefined && natsConnected(nc)), metrics?.registry)
+    .fetch,
 });
 const healthPort = await listenOrExit(health, config.healthPort, log);
 

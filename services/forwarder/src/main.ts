@@ -1,5 +1,6 @@
 import {
   connectNats,
+  createHealthApp,
   createLogger,
   destinationNames,
   destinationStreamConfigs,
@@ -19,7 +20,7 @@ import type { NatsConnection } from "nats";
 import { kvAttemptsStore } from "./attempts.ts";
 import { loadForwarderConfig } from "./config.ts";
 import { createForwarder, type Forwarder } from "./forwarder.ts";
-import { createHealthApp, type ForwarderStatus } from "./health.ts";
+import { type ForwarderStatus, forwarderReadiness } from "./health.ts";
 import { startLagSampler } from "./lag-sampler.ts";
 import { createForwarderMetrics } from "./metrics.ts";
 import { destinationSources } from "./provision.ts";
@@ -35,7 +36,8 @@ const metrics = config.metricsEnabled ? createForwarderMetrics() : undefined;
 
 // Bound before anything else: a port already taken stops the start with one line.
 const health = createAdaptorServer({
-  fetch: createHealthApp(status, () => nc !== undefined && natsConnected(nc), metrics?.registry).fetch,
+  fetch: createHealthApp(() => forwarderReadiness(status(), nc !== undefined && natsConnected(nc)), metrics?.registry)
+    .fetch,
 });
 const healthPort = await listenOrExit(health, config.healthPort, log);
 
