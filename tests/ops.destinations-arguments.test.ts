@@ -61,6 +61,11 @@ describe("pnpm ops destinations add: refusals", () => {
       "--url must be an http:// or https:// URL",
     ],
     [["x", "--type", "webhook", "--url", "not a url", "--secret", "s"], {}, "--url must be an http:// or https:// URL"],
+    [
+      ["x", "--type", "webhook", "--url", "https://user:hunter2@x.test/h", "--secret", "s"],
+      {},
+      "--url must not carry a user name or password (the credential goes in --secret, where it is sealed)",
+    ],
     [["x", "--type", "webhook", "--secret", "s"], {}, "--url is required: the vendor's base URL, http:// or https://"],
     [["Bad_Name", ...good], {}, `destination name "Bad_Name" ${nameRule}`],
     [["a.b", ...good], {}, `destination name "a.b" ${nameRule}`],

@@ -18,6 +18,8 @@ describe("destinations", () => {
     ["javascript:alert(1)", false],
     ["example.com", false],
     ["http://", false],
+    ["https://user:pass@hooks.example.com/in", false],
+    ["https://token@hooks.example.com/in", false],
   ])("%s is a URL to deliver to: %s", (url, ok) => {
     expect(v.is(destinationUrl, url)).toBe(ok);
   });

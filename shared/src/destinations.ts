@@ -31,6 +31,12 @@ export const destinationUrl = v.pipe(
       return false;
     }
   }, urlRule),
+  // fetch refuses such URLs, with the URL in its error (which ends up in logs and `list`): credentials go in
+  // --secret, where they are sealed.
+  v.check((text) => {
+    const url = URL.parse(text);
+    return url === null || (url.username === "" && url.password === "");
+  }, "must not carry a user name or password (the credential goes in --secret, where it is sealed)"),
 );
 
 /**
@@ -156,7 +162,10 @@ export function destinationStreamConfigs(
       subjects: [names.dlqSubjects],
       storage: StorageType.File,
       retention: RetentionPolicy.Limits,
+      // Full, it refuses the next dead letter: the forwarder gives that message back (uncounted) and retries, so
+      // the backlog waits in EVENTS instead of filling the disk.
       discard: DiscardPolicy.New,
+      max_bytes: settings.destinationsDlqMaxBytes,
       max_age: nanos(settings.dlqMaxAgeMs),
       duplicate_window: nanos(settings.duplicateWindowMs),
     },

@@ -140,6 +140,8 @@ export interface StreamSettings {
   eventsMaxBytes: number;
   dlqMaxAgeMs: number;
   duplicateWindowMs: number;
+  /** The destinations' dead letters at most: a long vendor outage must not fill the disk EVENTS lives on. */
+  destinationsDlqMaxBytes: number;
 }
 
 export const defaultStreamSettings: StreamSettings = {
@@ -147,6 +149,7 @@ export const defaultStreamSettings: StreamSettings = {
   eventsMaxBytes: 10 * 1024 ** 3,
   dlqMaxAgeMs: 30 * 24 * 3600 * 1000,
   duplicateWindowMs: 2 * 60 * 1000,
+  destinationsDlqMaxBytes: 1024 ** 3,
 };
 
 const hour = 3600 * 1000;
@@ -157,6 +160,7 @@ export const streamSettingsEnv = {
   DLQ_RETENTION_HOURS: integerVar(defaultStreamSettings.dlqMaxAgeMs / hour, 1, 24 * 3650),
   // PRODUCT.md §4: at least two minutes, so a producer's retry after a 503 is deduplicated by JetStream.
   DUPLICATE_WINDOW_MS: integerVar(defaultStreamSettings.duplicateWindowMs, 120_000, 24 * hour),
+  DESTINATIONS_DLQ_MAX_BYTES: integerVar(defaultStreamSettings.destinationsDlqMaxBytes, 1024 * 1024, 2 ** 50),
 };
 
 export function streamSettingsFrom(env: {
@@ -164,12 +168,14 @@ export function streamSettingsFrom(env: {
   EVENTS_MAX_BYTES: number;
   DLQ_RETENTION_HOURS: number;
   DUPLICATE_WINDOW_MS: number;
+  DESTINATIONS_DLQ_MAX_BYTES: number;
 }): StreamSettings {
   return {
     eventsMaxAgeMs: env.EVENTS_RETENTION_HOURS * hour,
     eventsMaxBytes: env.EVENTS_MAX_BYTES,
     dlqMaxAgeMs: env.DLQ_RETENTION_HOURS * hour,
     duplicateWindowMs: env.DUPLICATE_WINDOW_MS,
+    destinationsDlqMaxBytes: env.DESTINATIONS_DLQ_MAX_BYTES,
   };
 }
 
@@ -233,6 +239,27 @@ export async function provisionStreamConfigs(
     } else {
       await jsm.streams.update(config.name, { ...existing.config, ...config });
     }
+  }
+}
+
+/**
+ * Creates the streams that are missing and leaves the others as they are: for a service that reads streams
+ * another service owns (the forwarder reads EVENTS), so its own settings never change the owner's (a smaller
+ * EVENTS cap from a forwarder's environment would drop events not yet stored).
+ */
+export async function createMissingStreams(
+  jsm: JetStreamManager,
+  configs: ReadonlyArray<Partial<StreamConfig> & { name: string }>,
+): Promise<void> {
+  for (const config of configs) {
+    const exists = await jsm.streams.info(config.name).then(
+      () => true,
+      (err: unknown) => {
+        if (isNotFound(err)) return false;
+        throw err;
+      },
+    );
+    if (!exists) await jsm.streams.add(config);
   }
 }
 

@@ -42,6 +42,8 @@ export function kvAttemptsStore(kv: KV): AttemptsStore {
   };
 }
 
-/** One message's key: the destination, the stream it came from and its sequence there (never reused). */
-export const attemptsKey = (destination: string, stream: string, seq: number): string =>
-  `${destination}.${stream}.${seq}`;
+/** One message's key: the destination's scope (attemptsScope), the stream it came from and its sequence there. */
+export const attemptsKey = (scope: string, stream: string, seq: number): string => `${scope}.${stream}.${seq}`;
+
+/** A destination's scope of keys: its name and when it was added (a re-added name starts afresh). */
+export const attemptsScope = (name: string, createdAt: string): string => `${name}.${Date.parse(createdAt) || 0}`;

@@ -23,7 +23,7 @@ describe("loadForwarderConfig", () => {
       retryDelayUnitMs: 1000,
       forwarderConcurrency: 4,
       forwarderPullBatch: 64,
-      forwarderMaxInFlight: 512,
+      forwarderMaxInFlight: 256,
       deliveryTimeoutMs: 10_000,
       ackWaitMs: 30_000,
       metricsEnabled: true,

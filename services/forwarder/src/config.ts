@@ -16,9 +16,10 @@ const forwarderEnv = {
   FORWARDER_CONCURRENCY: integerVar(4, 1, 64),
   // Messages each destination's pull keeps buffered; all destinations share one connection (destination-worker.ts).
   FORWARDER_PULL_BATCH: integerVar(64, 1, 1000),
-  // Messages one destination may hold unacknowledged, retries waiting out their delay included: the bound a
-  // destination that keeps failing cannot exceed (its consumer's max_ack_pending).
-  FORWARDER_MAX_IN_FLIGHT: integerVar(512, 1, 100_000),
+  // Messages from EVENTS one destination may hold unacknowledged, retries waiting out their delay included: the
+  // bound a destination that keeps failing cannot exceed (its consumer's max_ack_pending), and what it may hold in
+  // memory (a worker takes in everything the server hands it, to keep it alive).
+  FORWARDER_MAX_IN_FLIGHT: integerVar(256, 1, 100_000),
   DELIVERY_TIMEOUT_MS: integerVar(10_000, 100, 300_000),
   ACK_WAIT_MS: integerVar(30_000, 1000, 600_000),
   HEALTH_PORT: integerVar(8082, 0, 65535),

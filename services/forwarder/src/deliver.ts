@@ -18,6 +18,18 @@ async function answerText(res: Response): Promise<string> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
+/** An error's text with any URL in it replaced: a URL may carry a credential, and this text is logged and listed. */
+const withoutUrls = (text: string) => text.replace(/[a-z][a-z0-9+.-]*:\/\/\S*/gi, "<url>");
+
+/** Why no answer came: the cause's code (ECONNREFUSED), a timeout, or the cause's message ("bad port"). */
+function unreachable(err: unknown, timeoutMs: number): DeliveryOutcome {
+  const error = err as Error & { cause?: { code?: string; message?: string } };
+  if (error.name === "TimeoutError") return { kind: "unreachable", error: `no answer within ${timeoutMs} ms` };
+  // fetch's own message is "fetch failed"; its cause says why (fetch refuses ports such as 9 or 6000 outright).
+  const why = error.cause?.code ?? error.cause?.message ?? error.message;
+  return { kind: "unreachable", error: withoutUrls(String(why)) };
+}
+
 /**
  * Sends one batch in the vendor's format and says what came of it; never throws. A connection refused,
  * reset or not answered within `timeoutMs` is `unreachable`; any answer is `answered`, with the events a
@@ -29,9 +41,9 @@ export async function deliver(
   events: readonly EnvelopeEvent[],
   options: { nowMs: number; timeoutMs: number },
 ): Promise<DeliveryOutcome> {
-  const request = vendor.request(target, events, options.nowMs);
   let res: Response;
   try {
+    const request = vendor.request(target, events, options.nowMs);
     res = await fetch(request.url, {
       method: "POST",
       headers: request.headers,
@@ -40,11 +52,7 @@ export async function deliver(
       signal: AbortSignal.timeout(options.timeoutMs),
     });
   } catch (err) {
-    // fetch's own message is "fetch failed"; the cause says why: a code (ECONNREFUSED), else a message
-    // ("bad port": fetch refuses ports such as 9 or 6000 outright).
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    const name = (err as Error).name === "TimeoutError" ? `no answer within ${options.timeoutMs} ms` : undefined;
-    return { kind: "unreachable", error: name ?? cause?.code ?? cause?.message ?? (err as Error).message };
+    return unreachable(err, options.timeoutMs);
   }
   const body = await answerText(res).catch(() => "");
   const refusedIds = vendor.refusedIds?.(res.status, body, events);

@@ -37,7 +37,8 @@ export function retryAfterMs(value: string | null | undefined, nowMs: number): n
   return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
 }
 
-const isTransient = (status: number) => status === 408 || status === 429 || status >= 500;
+/** 408, 429 and 5xx: answers that may pass, so the request is tried again. */
+export const isTransient = (status: number) => status === 408 || status === 429 || status >= 500;
 
 /**
  * What becomes of a batch after one attempt (`attempt` counts from 1), as a value the forwarder carries out

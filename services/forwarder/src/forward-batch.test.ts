@@ -1,7 +1,8 @@
 import type { EnvelopeEvent } from "@evpipe/shared";
 import type { JsMsg } from "nats";
 import { describe, expect, it } from "vitest";
-import { combine, type Pending, packRequests } from "./forward-batch.ts";
+import type { DeliveryOutcome } from "./delivery-decision.ts";
+import { messageOutcome, type Pending, packRequests } from "./forward-batch.ts";
 
 const event = (id: string): EnvelopeEvent => ({
   id,
@@ -69,19 +70,32 @@ describe("packRequests", () => {
   });
 });
 
-describe("combine", () => {
+describe("messageOutcome", () => {
   const ok = { kind: "answered", status: 200 } as const;
   const unavailable = { kind: "answered", status: 503 } as const;
+  const badRequest = { kind: "answered", status: 400 } as const;
   const refused = (...ids: string[]) => ({ kind: "answered", status: 400, refusedIds: ids }) as const;
+  const share = (outcome: DeliveryOutcome, ...ids: string[]) => ({ outcome, ids });
 
-  it("takes the first failure over any success, whichever came first", () => {
-    expect(combine(undefined, ok)).toEqual(ok);
-    expect(combine(ok, unavailable)).toEqual(unavailable);
-    expect(combine(unavailable, ok)).toEqual(unavailable);
-    expect(combine(unavailable, { kind: "unreachable", error: "ECONNREFUSED" })).toEqual(unavailable);
+  it("is delivered when every request carrying its events was", () => {
+    expect(messageOutcome([share(ok, "a"), share(ok, "b")])).toEqual(ok);
   });
 
-  it("merges two partial refusals of one message, so each refused event is dead-lettered", () => {
-    expect(combine(refused("a"), refused("b"))).toEqual(refused("a", "b"));
+  it("retries the whole message when any part failed in a way that may pass, whatever else happened", () => {
+    expect(messageOutcome([share(ok, "a"), share(unavailable, "b")])).toEqual(unavailable);
+    expect(messageOutcome([share(refused("a"), "a"), share(unavailable, "b")])).toEqual(unavailable);
+    const refusedConnection = { kind: "unreachable", error: "ECONNREFUSED" } as const;
+    expect(messageOutcome([share(badRequest, "a"), share(refusedConnection, "b")])).toEqual(refusedConnection);
+  });
+
+  it("dead-letters only the events refused for good, not those another request delivered", () => {
+    expect(messageOutcome([share(ok, "a", "b"), share(badRequest, "c", "d")])).toEqual(refused("c", "d"));
+    expect(messageOutcome([share(refused("a", "x"), "a", "b"), share(refused("d"), "c", "d")])).toEqual(
+      refused("a", "d"),
+    );
+  });
+
+  it("is delivered when a partial refusal named only other messages' events", () => {
+    expect(messageOutcome([share(refused("x"), "a", "b")])).toEqual(ok);
   });
 });

@@ -9,7 +9,7 @@ import {
 import type { JetStreamClient, JsMsg } from "nats";
 import { type AttemptsStore, attemptsKey } from "./attempts.ts";
 import { deliver } from "./deliver.ts";
-import { type DeliveryOutcome, deliveryDecision, type RetryPolicy } from "./delivery-decision.ts";
+import { type DeliveryOutcome, deliveryDecision, isTransient, type RetryPolicy } from "./delivery-decision.ts";
 import { type ForwarderMetrics, requestOutcome } from "./metrics.ts";
 import type { StatusBoard } from "./status-board.ts";
 import type { DeliveryTarget, Vendor } from "./vendors/index.ts";
@@ -33,9 +33,19 @@ export interface ForwardDeps {
   attempts: AttemptsStore;
   status: StatusBoard;
   metrics: ForwarderMetrics | undefined;
-  /** Resolves when the destination's rate allows one more request. */
-  throttle: () => Promise<void>;
+  /** Resolves when the destination's rate allows one more request; rejects when the signal aborts. */
+  throttle: (signal: AbortSignal) => Promise<void>;
   log: Logger;
+  /**
+   * Aborted when the destination stops (pause, remove, shutdown): requests waiting for their turn (`--rate`) are
+   * not sent and their messages go back uncounted; requests already sent finish (within DELIVERY_TIMEOUT_MS).
+   */
+  signal: AbortSignal;
+  /**
+   * Prefix of the attempts bucket's keys: the destination and when it was added, so a destination removed and
+   * added again under the same name does not inherit the old one's attempts.
+   */
+  attemptsScope: string;
 }
 
 interface VendorRequest {
@@ -72,20 +82,34 @@ export function packRequests(
   return requests;
 }
 
-const succeeded = (outcome: DeliveryOutcome) => outcome.kind === "answered" && outcome.status < 300;
+/** What one request that carried some of a message's events came to, and which of its events it carried. */
+export interface Share {
+  outcome: DeliveryOutcome;
+  ids: readonly string[];
+}
 
-/** A message's outcome over the requests it was part of: the first failure, partial refusals merged. */
-export function combine(before: DeliveryOutcome | undefined, next: DeliveryOutcome): DeliveryOutcome {
-  if (!before || succeeded(before)) return next;
-  if (succeeded(next)) return before;
-  if (before.kind === "answered" && next.kind === "answered" && before.refusedIds && next.refusedIds) {
-    return { ...before, refusedIds: [...before.refusedIds, ...next.refusedIds] };
-  }
-  return before;
+/**
+ * A message's outcome over the requests its events went in, as deliveryDecision reads it: any failure that may
+ * pass retries the whole message (what was delivered is sent again, which the vendor's idempotency absorbs);
+ * otherwise the events refused for good, whether a request refused all of them or named some of them, are the
+ * refused ids of one permanent failure, and a message with none refused is delivered.
+ */
+export function messageOutcome(shares: readonly Share[]): DeliveryOutcome {
+  const transient = shares.find(({ outcome }) => outcome.kind === "unreachable" || isTransient(outcome.status));
+  if (transient) return transient.outcome;
+  const failures = shares.filter(({ outcome }) => outcome.kind === "answered" && outcome.status >= 300);
+  const first = failures[0]?.outcome;
+  if (first?.kind !== "answered") return { kind: "answered", status: 200 };
+  const refusedIds = failures.flatMap(({ outcome, ids }) => {
+    const named = outcome.kind === "answered" ? outcome.refusedIds : undefined;
+    return named ? ids.filter((id) => named.includes(id)) : ids;
+  });
+  if (refusedIds.length === 0) return { kind: "answered", status: 200 };
+  return { ...first, refusedIds };
 }
 
 async function send(deps: ForwardDeps, events: readonly EnvelopeEvent[]): Promise<DeliveryOutcome> {
-  await deps.throttle();
+  await deps.throttle(deps.signal);
   const started = performance.now();
   const outcome = await deliver(deps.vendor, deps.target, events, { nowMs: Date.now(), timeoutMs: deps.timeoutMs });
   const destination = deps.destination;
@@ -101,20 +125,34 @@ async function send(deps: ForwardDeps, events: readonly EnvelopeEvent[]): Promis
  * this destination's own subject when it will not or the retries are spent. Never throws.
  */
 export async function forwardBatch(deps: ForwardDeps, items: readonly Pending[]): Promise<void> {
-  const outcomes = new Map<Pending, DeliveryOutcome>();
+  const shares = new Map<Pending, Share[]>();
+  // Messages with a part not sent because the destination stopped (pause, remove, shutdown) while it waited for
+  // its turn: given back uncounted. Requests already sent are answered and settled as usual.
+  const unsent = new Set<Pending>();
   for (const request of packRequests(items, deps.vendor)) {
-    const outcome = await send(deps, request.events);
-    for (const member of request.members) outcomes.set(member, combine(outcomes.get(member), outcome));
+    const outcome = deps.signal.aborted ? undefined : await send(deps, request.events).catch(() => undefined);
+    for (const member of request.members) {
+      if (!outcome) {
+        unsent.add(member);
+        continue;
+      }
+      const mine = "events" in member ? new Set(member.events) : new Set();
+      const ids = request.events.filter((event) => mine.has(event)).map((event) => event.id);
+      shares.set(member, [...(shares.get(member) ?? []), { outcome, ids }]);
+    }
   }
+  for (const item of unsent) item.msg.nak();
   const fates = await Promise.all(
-    items.map((item) =>
-      settle(deps, item, outcomes.get(item)).catch((err: unknown): Fate => {
-        // The NATS side failed (the DLQ publish, the attempts bucket): the message comes back, uncounted.
-        deps.log.error({ err, destination: deps.destination, seq: item.msg.seq }, "could not settle a message");
-        item.msg.nak(3 * deps.policy.unitMs);
-        return { kind: "returned" };
-      }),
-    ),
+    items
+      .filter((item) => !unsent.has(item))
+      .map((item) =>
+        settle(deps, item, shares.get(item)).catch((err: unknown): Fate => {
+          // The NATS side failed (the DLQ publish, the attempts bucket): the message comes back, uncounted.
+          deps.log.error({ err, destination: deps.destination, seq: item.msg.seq }, "could not settle a message");
+          item.msg.nak(3 * deps.policy.unitMs);
+          return { kind: "returned" };
+        }),
+      ),
   );
   logSummary(deps, fates);
 }
@@ -136,7 +174,7 @@ function logSummary(deps: ForwardDeps, fates: readonly Fate[]): void {
   );
 }
 
-async function settle(deps: ForwardDeps, item: Pending, outcome: DeliveryOutcome | undefined): Promise<Fate> {
+async function settle(deps: ForwardDeps, item: Pending, shares: readonly Share[] | undefined): Promise<Fate> {
   const { msg } = item;
   if ("unreadable" in item) {
     await deadLetter(deps, item, { reason: "permanent_error", code: "ENVELOPE_INVALID", detail: item.unreadable });
@@ -144,9 +182,10 @@ async function settle(deps: ForwardDeps, item: Pending, outcome: DeliveryOutcome
     return { kind: "delivered" };
   }
   // Every event filtered out: nothing to send.
-  if (!outcome) return done(deps, item, item.events.length, false);
+  if (!shares) return done(deps, item, item.events.length, false);
+  const outcome = messageOutcome(shares);
   const redelivered = msg.info.redeliveryCount > 1;
-  const key = attemptsKey(deps.destination, msg.info.stream, msg.seq);
+  const key = attemptsKey(deps.attemptsScope, msg.info.stream, msg.seq);
   const first = deliveryDecision(outcome, 1, deps.policy, Date.now());
   if (first.kind === "delivered") return done(deps, item, item.events.length, redelivered, key);
   // Read on every failure, not only on a redelivery: nats-server 2.9 can hand a message out again with a lower

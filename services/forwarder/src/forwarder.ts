@@ -5,9 +5,10 @@ import {
   type NatsNames,
   openSecret,
   parseDestinationRecord,
+  SecretUnsealable,
 } from "@evpipe/shared";
 import type { JetStreamClient, JetStreamManager, KV, KvEntry } from "nats";
-import type { AttemptsStore } from "./attempts.ts";
+import { type AttemptsStore, attemptsScope } from "./attempts.ts";
 import type { RetryPolicy } from "./delivery-decision.ts";
 import { DestinationWorker } from "./destination-worker.ts";
 import { type ForwarderMetrics, forgetDestination, startSeries } from "./metrics.ts";
@@ -47,7 +48,7 @@ interface Running {
 }
 
 /** The worker delivering one destination, with its secret opened (SecretUnsealable when it does not open). */
-function destinationWorker(deps: ForwarderDeps, record: DestinationRecord) {
+function destinationWorker(deps: ForwarderDeps, record: DestinationRecord, onFailure: (reason: string) => void) {
   return new DestinationWorker({
     destination: record.name,
     reader: deps.destinations.consumer(record.name),
@@ -67,7 +68,17 @@ function destinationWorker(deps: ForwarderDeps, record: DestinationRecord) {
     concurrency: deps.concurrency,
     pullBatch: Math.min(deps.pullBatch, deps.maxInFlight),
     ackWaitMs: deps.ackWaitMs,
+    attemptsScope: attemptsScope(record.name, record.created_at),
+    onFailure,
   });
+}
+
+/** What a removed destination leaves: its consumers (its position is no one's now), status and series. */
+async function forgetRemoved(deps: ForwarderDeps, name: string): Promise<void> {
+  await deleteDestinationConsumers(deps.jsm, destinationSources(deps.names, deps.destinations, name));
+  await deps.status.forget(name);
+  if (deps.metrics) forgetDestination(deps.metrics, name);
+  deps.log.info({ destination: name }, "destination stopped");
 }
 
 /**
@@ -90,7 +101,7 @@ export function createForwarder(deps: ForwarderDeps) {
 
   async function put(record: DestinationRecord): Promise<void> {
     const current = running.get(record.name);
-    if (current && JSON.stringify(current.record) === JSON.stringify(record) && current.state !== "failed") return;
+    if (current && current.state !== "failed" && JSON.stringify(current.record) === JSON.stringify(record)) return;
     await stopOne(record.name);
     const log = { destination: record.name, type: record.type };
     await provisionDestinationConsumers(deps.jsm, deps.names, deps.destinations, record, {
@@ -104,7 +115,10 @@ export function createForwarder(deps: ForwarderDeps) {
       deps.log.info(log, "destination paused");
       return;
     }
-    const started = destinationWorker(deps, record);
+    const started = destinationWorker(deps, record, (reason) => {
+      deps.log.error({ destination: record.name, reason }, "destination stopped reading; starting it again");
+      failed(record);
+    });
     // Half started (one of its two consumers pulling): stopped again, so the retry does not pull twice.
     await started.start().catch(async (err: unknown) => {
       await started.stop();
@@ -114,17 +128,37 @@ export function createForwarder(deps: ForwarderDeps) {
     deps.log.info({ ...log, events: record.events, rate: record.rate }, "destination started");
   }
 
-  async function remove(name: string): Promise<void> {
-    await stopOne(name);
-    await deleteDestinationConsumers(deps.jsm, destinationSources(deps.names, deps.destinations, name));
-    await deps.status.forget(name);
-    if (deps.metrics) forgetDestination(deps.metrics, name);
-    deps.log.info({ destination: name }, "destination stopped");
+  /** Marks the destination failed and tries it again later, unless its record changes first. */
+  function failed(record: DestinationRecord, retry = true): void {
+    const current = running.get(record.name);
+    if (current && current.record !== record) return;
+    running.set(record.name, { ...current, record, state: "failed" });
+    if (!retry) return;
+    setTimeout(() => {
+      if (running.get(record.name)?.record !== record || stopped) return;
+      applying = applying.then(() => putOrFail(record));
+    }, retryFailedMs).unref();
+  }
+
+  async function putOrFail(record: DestinationRecord): Promise<void> {
+    try {
+      await put(record);
+    } catch (err) {
+      // A secret that does not open with this key will not open later either: the record must change (remove,
+      // add). NATS failing us may pass: say so, keep the others running, and try again.
+      const retry = !(err instanceof SecretUnsealable);
+      deps.log.error(
+        { err, destination: record.name, retryInMs: retry ? retryFailedMs : undefined },
+        "destination not started",
+      );
+      failed(record, retry);
+    }
   }
 
   async function apply(entry: KvEntry): Promise<void> {
     if (entry.operation !== "PUT") {
-      await remove(entry.key).catch((err: unknown) =>
+      await stopOne(entry.key);
+      await forgetRemoved(deps, entry.key).catch((err: unknown) =>
         deps.log.error({ err, destination: entry.key }, "destination not cleanly removed"),
       );
       return;
@@ -136,18 +170,7 @@ export function createForwarder(deps: ForwarderDeps) {
       deps.log.error({ err, destination: entry.key }, "unreadable destination record, ignored");
       return;
     }
-    try {
-      await put(record);
-    } catch (err) {
-      // A secret that does not open with this key, or NATS failing us: say so, keep the others running, and try
-      // again later unless the record changes first.
-      deps.log.error({ err, destination: record.name, retryInMs: retryFailedMs }, "destination not started");
-      running.set(record.name, { record, state: "failed" });
-      setTimeout(() => {
-        if (running.get(record.name)?.record !== record || stopped) return;
-        applying = applying.then(() => apply(entry));
-      }, retryFailedMs).unref();
-    }
+    await putOrFail(record);
   }
 
   return {

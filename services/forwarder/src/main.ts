@@ -2,6 +2,7 @@ import {
   connectNats,
   createHealthApp,
   createLogger,
+  createMissingStreams,
   destinationNames,
   destinationStreamConfigs,
   installShutdown,
@@ -13,7 +14,7 @@ import {
   openDestinationStatusBucket,
   openDestinationsBucket,
   provisionStreamConfigs,
-  provisionStreams,
+  streamConfigs,
 } from "@evpipe/shared";
 import { createAdaptorServer } from "@hono/node-server";
 import type { NatsConnection } from "nats";
@@ -45,7 +46,8 @@ const names = natsNames(config.namespace);
 const destinations = destinationNames(config.namespace);
 nc = await connectNats({ servers: config.natsUrl, name: "evpipe-forwarder", log });
 const jsm = await jetStreamManagerOrExit(nc, config.natsUrl, log);
-await provisionStreams(jsm, names, config.streams);
+// EVENTS and the writer's streams are the gateway's and the consumer's to configure: only created if missing.
+await createMissingStreams(jsm, streamConfigs(names, config.streams));
 await provisionStreamConfigs(jsm, destinationStreamConfigs(destinations, config.streams));
 const js = nc.jetstream();
 const statusBoard = new StatusBoard(await openDestinationStatusBucket(js, destinations), log);

@@ -1,6 +1,9 @@
 import { type DestinationNames, type DestinationRecord, isNotFound, type NatsNames } from "@evpipe/shared";
 import { AckPolicy, type ConsumerConfig, DeliverPolicy, type JetStreamManager, nanos } from "nats";
 
+/** Replayed messages one destination holds unacknowledged at most, beside FORWARDER_MAX_IN_FLIGHT from EVENTS. */
+export const maxReplaysInFlight = 64;
+
 export interface ConsumerSettings {
   ackWaitMs: number;
   /** The destination's bound on unacknowledged messages, retries waiting out their delay included. */
@@ -56,6 +59,8 @@ export async function provisionDestinationConsumers(
   });
   await ensureConsumer(jsm, replays.stream, {
     ...limits,
+    // Replays are an operator's one-off: a small bound of their own beside EVENTS' max in flight.
+    max_ack_pending: Math.min(settings.maxInFlight, maxReplaysInFlight),
     durable_name: replays.consumer,
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,

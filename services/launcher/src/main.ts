@@ -40,10 +40,11 @@ async function main(): Promise<number> {
     nodeScript("gateway", "services/gateway/src/main.ts"),
     nodeScript("consumer", "services/consumer/src/main.ts"),
   ];
-  // Destinations need DESTINATION_SECRETS_KEY (ops seals their credentials with it): without it none can exist,
-  // so there is nothing to forward, and the system runs without a forwarder rather than not at all.
+  // Destinations need DESTINATION_SECRETS_KEY (ops seals their credentials with it, the forwarder opens them):
+  // without it here the system runs without a forwarder rather than not at all, and says so, since destinations
+  // added from another shell with the key would otherwise wait unforwarded in silence.
   if (process.env.DESTINATION_SECRETS_KEY) services.push({ ...forwarder, env: { HEALTH_PORT: forwarderHealthPort() } });
-  else process.stderr.write("start: no DESTINATION_SECRETS_KEY, so no forwarder: destinations need one (README)\n");
+  else process.stderr.write("start: no DESTINATION_SECRETS_KEY, so no forwarder: destinations are not forwarded\n");
   return supervisor.runServices(services);
 }
 

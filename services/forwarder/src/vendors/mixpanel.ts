@@ -31,7 +31,8 @@ export const mixpanel: Vendor = {
     if (status !== 400) return undefined;
     try {
       const answer = JSON.parse(body) as { failed_records?: Array<{ insert_id?: unknown; index?: unknown }> };
-      if (!Array.isArray(answer.failed_records)) return undefined;
+      // A 400 naming no record is no partial refusal: the whole batch was refused.
+      if (!Array.isArray(answer.failed_records) || answer.failed_records.length === 0) return undefined;
       const ids = answer.failed_records.map((record) =>
         typeof record.insert_id === "string" ? record.insert_id : events[Number(record.index)]?.id,
       );

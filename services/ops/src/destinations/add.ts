@@ -37,7 +37,8 @@ function parseUrl(value: string | undefined): string {
   if (value === undefined)
     throw new CliError("--url is required: the vendor's base URL, http:// or https://", usageExit);
   // The URL is not echoed: it may carry credentials.
-  if (!v.is(destinationUrl, value)) throw new CliError("--url must be an http:// or https:// URL", usageExit);
+  const parsed = v.safeParse(destinationUrl, value);
+  if (!parsed.success) throw new CliError(`--url ${parsed.issues[0].message}`, usageExit);
   return value;
 }
 

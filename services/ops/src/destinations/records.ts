@@ -1,10 +1,9 @@
 import {
+  createMissingStreams,
   type DestinationNames,
   type DestinationRecord,
   destinationRecord,
   destinationStreamConfigs,
-  isNotFound,
-  provisionStreamConfigs,
   readDestination,
   type StreamSettings,
 } from "@evpipe/shared";
@@ -58,16 +57,5 @@ export async function ensureDestinationStreams(
   names: DestinationNames,
   settings: StreamSettings,
 ): Promise<void> {
-  const missing = [];
-  for (const config of destinationStreamConfigs(names, settings)) {
-    const exists = await jsm.streams.info(config.name).then(
-      () => true,
-      (err: unknown) => {
-        if (isNotFound(err)) return false;
-        throw err;
-      },
-    );
-    if (!exists) missing.push(config);
-  }
-  await provisionStreamConfigs(jsm, missing);
+  await createMissingStreams(jsm, destinationStreamConfigs(names, settings));
 }
