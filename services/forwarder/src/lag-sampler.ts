@@ -38,8 +38,14 @@ export function startLagSampler(options: {
       options.log.warn({ err }, "could not read the destinations' lag");
     }
   };
+  let busy = false;
   const timer = setInterval(() => {
-    sampling = sampling.then(sample);
+    // A slow NATS: skip the tick rather than queue samples behind it.
+    if (busy) return;
+    busy = true;
+    sampling = sample().finally(() => {
+      busy = false;
+    });
   }, options.intervalMs);
   sampling = sample();
   return {

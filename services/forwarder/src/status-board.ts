@@ -60,8 +60,14 @@ export class StatusBoard {
   }
 
   start(intervalMs: number): void {
+    let busy = false;
     this.#timer = setInterval(() => {
-      this.#flushing = this.#flushing.then(() => this.flush());
+      // A slow NATS: skip the tick rather than queue writes behind it.
+      if (busy) return;
+      busy = true;
+      this.#flushing = this.flush().finally(() => {
+        busy = false;
+      });
     }, intervalMs);
   }
 
