@@ -87,6 +87,26 @@ describe("a service started before NATS", () => {
     },
   );
 
+  it("connects to another seed of NATS_URL when the first is down, and says which it reached", async () => {
+    const [down, up] = [await freePort(), await freePort()];
+    startNatsOn(up);
+    const gateway = startService("gateway", {
+      NATS_URL: `nats://127.0.0.1:${down}, nats://127.0.0.1:${up}`,
+      NATS_NAMESPACE: uniqueId("w"),
+      DATABASE_URL: "postgres://postgres@127.0.0.1:1/none",
+    });
+    await waitFor("the gateway to listen", () => gateway.lines.find((line) => line.msg === "gateway listening"), {
+      timeoutMs: 20_000,
+    });
+    const connected = gateway.lines.find((line) => String(line.msg).startsWith("connected to NATS"));
+    expect(connected, gateway.output()).toMatchObject({
+      natsUrl: `nats://127.0.0.1:${down},nats://127.0.0.1:${up}`,
+      natsServer: `127.0.0.1:${up}`,
+    });
+    gateway.child.kill("SIGTERM");
+    expect((await gateway.exited).code, gateway.output()).toBe(0);
+  });
+
   it("comes up when NATS does: the gateway waits, NATS starts on its port, /readyz answers 200", async () => {
     const port = await freePort();
     const gateway = startService("gateway", {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, databaseUrlVar, integerVar, natsUrlVar, parseEnv } from "./config.ts";
+import { ConfigError, databaseUrlVar, integerVar, natsServers, natsUrlVar, parseEnv } from "./config.ts";
 
 const entries = { PORT: integerVar(8080, 0, 65535), NATS_URL: natsUrlVar, DATABASE_URL: databaseUrlVar };
 
@@ -26,6 +26,15 @@ describe("parseEnv", () => {
     expect(message).toContain("NATS_URL: must be a URL with scheme nats: or tls: or ws: or wss:");
     expect(message).toContain("DATABASE_URL: must be a URL with scheme postgres: or postgresql:");
     expect(message).not.toContain("s3cret");
+  });
+
+  it("takes a comma-separated list of NATS seed servers, and names a bad one", () => {
+    const seeds = "nats://a:4222, nats://b:4222,tls://c:4222";
+    expect(parseEnv(entries, { NATS_URL: seeds }).NATS_URL).toBe(seeds);
+    expect(natsServers(seeds)).toEqual(["nats://a:4222", "nats://b:4222", "tls://c:4222"]);
+    expect(() => parseEnv(entries, { NATS_URL: "nats://a:4222,http://b:4222" })).toThrow(
+      "NATS_URL: must be a URL with scheme nats: or tls: or ws: or wss:, or a comma-separated list of them",
+    );
   });
 
   it("rejects numbers out of range", () => {

@@ -108,7 +108,29 @@ export const namespaceVar = v.optional(
   v.pipe(v.string(), v.regex(/^[a-z0-9_-]{1,32}$/, "must be 1 to 32 of [a-z0-9_-]")),
 );
 
-export const natsUrlVar = urlVar("nats://127.0.0.1:4222", ["nats:", "tls:", "ws:", "wss:"]);
+const natsSchemes = ["nats:", "tls:", "ws:", "wss:"];
+
+/**
+ * NATS_URL: one server, or a comma-separated list of a cluster's seed servers
+ * (`nats://a:4222,nats://b:4222`): a service started while one of them is down connects to another.
+ */
+export const natsUrlVar = v.optional(
+  v.pipe(
+    v.string(),
+    v.check(
+      (value) =>
+        value.split(",").every((server) => {
+          const url = URL.parse(server.trim());
+          return url !== null && natsSchemes.includes(url.protocol);
+        }),
+      `must be a URL with scheme ${natsSchemes.join(" or ")}, or a comma-separated list of them`,
+    ),
+  ),
+  "nats://127.0.0.1:4222",
+);
+
+/** The servers of NATS_URL, as nats.js takes them (it does not split a comma-separated string itself). */
+export const natsServers = (natsUrl: string): string[] => natsUrl.split(",").map((server) => server.trim());
 export const databaseUrlVar = urlVar("postgres://postgres@127.0.0.1:5432/events", ["postgres:", "postgresql:"]);
 
 /** A yes/no variable, written `true` or `false`. */

@@ -8,7 +8,7 @@ import {
   StorageType,
   type StreamConfig,
 } from "nats";
-import { integerVar } from "./config.ts";
+import { integerVar, natsServers } from "./config.ts";
 import type { Logger } from "./logger.ts";
 import type { NatsNames } from "./names.ts";
 
@@ -50,6 +50,7 @@ export async function connectNats(options: ConnectNatsOptions): Promise<NatsConn
       if (status.type === "disconnect") connectedState.set(nc, false);
       if (status.type === "reconnect") connectedState.set(nc, true);
       if (status.type === "pingTimer") continue;
+      // On a reconnect, the data is the server it reached now.
       options.log.info({ natsStatus: status.type, natsData: String(status.data) }, "nats status");
     }
   })();
@@ -67,7 +68,7 @@ async function firstConnection(options: ConnectNatsOptions): Promise<NatsConnect
   for (let attempt = 1; ; attempt++) {
     try {
       const nc = await connect({
-        servers: options.servers,
+        servers: natsServers(options.servers),
         name: options.name,
         maxReconnectAttempts: -1,
         reconnectTimeWait: 250,
@@ -77,9 +78,10 @@ async function firstConnection(options: ConnectNatsOptions): Promise<NatsConnect
         // nats.js otherwise builds an Error per request to keep an async stack trace: measurable per request.
         noAsyncTraces: true,
       });
-      if (loggedAt !== undefined) {
-        options.log.info({ natsUrl: where, waitedMs: Date.now() - started }, `connected to NATS at ${where}`);
-      }
+      // Which of the seeds it reached: with a cluster's list, the operator wants to know.
+      const natsServer = nc.getServer();
+      const waited = loggedAt === undefined ? {} : { waitedMs: Date.now() - started };
+      options.log.info({ natsUrl: where, natsServer, ...waited }, `connected to NATS at ${where}`);
       return nc;
     } catch (err) {
       if (options.waitOnFirstConnect === false) throw err;

@@ -8,6 +8,7 @@ import {
   logLevelVar,
   namespaceVar,
   natsNames,
+  natsServers,
   natsUrlVar,
   openDestinationStatusBucket,
   openDestinationsBucket,
@@ -61,7 +62,7 @@ function natsClients(env: OpsEnv) {
   let nc: NatsConnection | undefined;
   const connection = async () => {
     try {
-      nc ??= await connect({ servers: env.NATS_URL, name: "evpipe-ops", timeout: 3000 });
+      nc ??= await connect({ servers: natsServers(env.NATS_URL), name: "evpipe-ops", timeout: 3000 });
     } catch (err) {
       throw new CliError(`cannot reach NATS at ${env.NATS_URL}: ${(err as Error).message}`);
     }

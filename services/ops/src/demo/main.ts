@@ -4,6 +4,7 @@ import {
   integerVar,
   namespaceVar,
   natsNames,
+  natsServers,
   natsUrlVar,
   openKeysBucket,
   parseEnv,
@@ -29,9 +30,11 @@ function wholeNumber(option: string, value: string | undefined, fallback: number
 
 /** A key with scopes ingest and read, made exactly as `pnpm ops keys create` makes one. */
 async function createDemoKey(natsUrl: string, namespace: string | undefined): Promise<{ id: string; key: string }> {
-  const nc = await connect({ servers: natsUrl, name: "evpipe-demo", timeout: 3000 }).catch((err: unknown) => {
-    throw new CliError(`cannot reach NATS at ${natsUrl} to create a key: ${(err as Error).message}`);
-  });
+  const nc = await connect({ servers: natsServers(natsUrl), name: "evpipe-demo", timeout: 3000 }).catch(
+    (err: unknown) => {
+      throw new CliError(`cannot reach NATS at ${natsUrl} to create a key: ${(err as Error).message}`);
+    },
+  );
   try {
     const { key, record } = generateApiKey({ name: "demo", scopes: ["ingest", "read"] });
     await storeKeyRecord(await openKeysBucket(nc.jetstream(), natsNames(namespace).keysBucket), record);
