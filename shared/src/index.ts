@@ -5,6 +5,7 @@ export * from "./destination-secrets.ts";
 export * from "./destinations.ts";
 export * from "./envelope.ts";
 export * from "./event.ts";
+export * from "./failure-history.ts";
 export * from "./health-app.ts";
 export * from "./json-text.ts";
 export * from "./limits.ts";

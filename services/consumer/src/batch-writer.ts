@@ -3,13 +3,14 @@ import {
   decodeEnvelope,
   type EnvelopeEvent,
   type EnvelopeSchema,
+  type HistoryStore,
   type Logger,
   messageHeaders,
+  noHistory,
   secondsSince,
 } from "@evpipe/shared";
 import type { Kysely } from "kysely";
 import type { JsMsg } from "nats";
-import { type HistoryStore, noHistory } from "./failure-history.ts";
 import { writeIsolating } from "./isolating-write.ts";
 import type { WriterMetrics } from "./metrics.ts";
 import { carryOut, type ExecutorDeps } from "./settle-executor.ts";

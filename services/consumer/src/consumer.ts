@@ -1,10 +1,9 @@
 import { type Database, KnownUsers } from "@evpipe/db";
-import { createEnvelopeSchema, type EventLimits, type Logger, type NatsNames } from "@evpipe/shared";
+import { createEnvelopeSchema, type EventLimits, kvHistoryStore, type Logger, type NatsNames } from "@evpipe/shared";
 import { type Kysely, sql } from "kysely";
 import type { JetStreamClient, JetStreamManager, KV } from "nats";
 import { writeBatch } from "./batch-writer.ts";
 import { scheduleCompaction } from "./compaction.ts";
-import { kvHistoryStore } from "./failure-history.ts";
 import type { WriterMetrics } from "./metrics.ts";
 import { provisionWriterConsumer } from "./provision.ts";
 import { WriterLoop } from "./writer-loop.ts";

@@ -1,7 +1,6 @@
-import type { DeadLetter } from "@evpipe/shared";
+import { type DeadLetter, type FailureHistory, type HistoryStore, noHistory } from "@evpipe/shared";
 import type { JetStreamClient, JsMsg } from "nats";
 import { describe, expect, it } from "vitest";
-import { type FailureHistory, type HistoryStore, noHistory } from "./failure-history.ts";
 import { createConsumerMetrics } from "./metrics.ts";
 import { carryOut } from "./settle-executor.ts";
 import type { Settlement } from "./settlement.ts";

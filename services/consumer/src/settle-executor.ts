@@ -1,6 +1,5 @@
-import { type DeadLetter, encodeDeadLetter, type Logger, messageHeaders } from "@evpipe/shared";
+import { type DeadLetter, encodeDeadLetter, type HistoryStore, type Logger, messageHeaders } from "@evpipe/shared";
 import type { JetStreamClient, JsMsg } from "nats";
-import type { HistoryStore } from "./failure-history.ts";
 import type { WriterMetrics } from "./metrics.ts";
 import type { Settlement } from "./settlement.ts";
 

@@ -1,7 +1,6 @@
 import type { Failure } from "@evpipe/db";
-import { type EnvelopeEvent, encodeDeadLetter } from "@evpipe/shared";
+import { type EnvelopeEvent, encodeDeadLetter, type FailureHistory, noHistory } from "@evpipe/shared";
 import { describe, expect, it } from "vitest";
-import { type FailureHistory, noHistory } from "./failure-history.ts";
 import { type Delivery, type Settlement, settle, type WriteOutcome } from "./settlement.ts";
 
 const now = new Date("2026-11-30T12:00:00.000Z");

@@ -1,6 +1,5 @@
 import type { Failure } from "@evpipe/db";
-import type { DeadLetter, DeadLetterReason, EnvelopeEvent } from "@evpipe/shared";
-import type { FailureHistory } from "./failure-history.ts";
+import type { DeadLetter, DeadLetterReason, EnvelopeEvent, FailureHistory } from "@evpipe/shared";
 import { maxAttempts, retryDelayMs } from "./retry-policy.ts";
 
 /** One delivery of an EVENTS message, as the writer read it. */

@@ -2,12 +2,13 @@ import {
   type DeadLetterReason,
   type EnvelopeEvent,
   encodeDeadLetter,
+  type HistoryStore,
   type Logger,
   messageHeaders,
   secondsSince,
 } from "@evpipe/shared";
 import type { JetStreamClient, JsMsg } from "nats";
-import { type AttemptsStore, attemptsKey } from "./attempts.ts";
+import { attemptsKey } from "./attempts.ts";
 import { deliver } from "./deliver.ts";
 import { type DeliveryOutcome, deliveryDecision, isTransient, type RetryPolicy } from "./delivery-decision.ts";
 import { type ForwarderMetrics, requestOutcome } from "./metrics.ts";
@@ -30,7 +31,7 @@ export interface ForwardDeps {
   timeoutMs: number;
   js: JetStreamClient;
   dlqSubject: string;
-  attempts: AttemptsStore;
+  attempts: HistoryStore;
   status: StatusBoard;
   metrics: ForwarderMetrics | undefined;
   /** Resolves when the destination's rate allows one more request; rejects when the signal aborts. */
@@ -195,7 +196,8 @@ async function settle(deps: ForwardDeps, item: Pending, shares: readonly Share[]
   const decision = attempt === 1 ? first : deliveryDecision(outcome, attempt, deps.policy, Date.now());
   if (decision.kind === "delivered") return done(deps, item, item.events.length, redelivered, key);
   if (decision.kind === "retry") {
-    await deps.attempts.write(key, { failures: attempt, firstFailureAt: before.firstFailureAt ?? now() });
+    const firstFailureAt = before.firstFailureAt ?? now();
+    await deps.attempts.write(key, { failures: attempt, firstFailureAt, deadLettered: [] });
     msg.nak(decision.delayMs);
     deps.metrics?.retries.inc({ destination: deps.destination });
     deps.status.retried(deps.destination, decision.reason);

@@ -1,6 +1,7 @@
 import {
   type DestinationNames,
   type DestinationRecord,
+  type HistoryStore,
   type Logger,
   type NatsNames,
   openSecret,
@@ -8,7 +9,7 @@ import {
   SecretUnsealable,
 } from "@evpipe/shared";
 import type { JetStreamClient, JetStreamManager, KV, KvEntry } from "nats";
-import { type AttemptsStore, attemptsScope } from "./attempts.ts";
+import { attemptsScope } from "./attempts.ts";
 import type { RetryPolicy } from "./delivery-decision.ts";
 import { DestinationWorker } from "./destination-worker.ts";
 import { type ForwarderMetrics, forgetDestination, startSeries } from "./metrics.ts";
@@ -25,7 +26,7 @@ export interface ForwarderDeps {
   destinations: DestinationNames;
   /** The destinations' configuration, watched. */
   bucket: KV;
-  attempts: AttemptsStore;
+  attempts: HistoryStore;
   status: StatusBoard;
   secretsKey: Uint8Array;
   policy: RetryPolicy;

@@ -7,6 +7,7 @@ import {
   destinationStreamConfigs,
   installShutdown,
   jetStreamManagerOrExit,
+  kvHistoryStore,
   listenOrExit,
   loadConfigOrExit,
   natsConnected,
@@ -18,7 +19,6 @@ import {
 } from "@evpipe/shared";
 import { createAdaptorServer } from "@hono/node-server";
 import type { NatsConnection } from "nats";
-import { kvAttemptsStore } from "./attempts.ts";
 import { loadForwarderConfig } from "./config.ts";
 import { createForwarder, type Forwarder } from "./forwarder.ts";
 import { type ForwarderStatus, forwarderReadiness } from "./health.ts";
@@ -63,7 +63,7 @@ forwarder = createForwarder({
   names,
   destinations,
   bucket: await openDestinationsBucket(js, destinations),
-  attempts: kvAttemptsStore(attemptsBucket),
+  attempts: kvHistoryStore(attemptsBucket),
   status: statusBoard,
   secretsKey: config.secretsKey,
   policy: { unitMs: config.retryDelayUnitMs, maxRetries: 5 },

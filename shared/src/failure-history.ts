@@ -2,9 +2,9 @@ import type { KV } from "nats";
 import * as v from "valibot";
 
 /**
- * What the writer remembers of one EVENTS message between its deliveries. Kept in a JetStream key-value
- * bucket, not in memory, so a restarted consumer neither counts deliveries handed back during an outage (or
- * cut short by a crash) as attempts nor dead-letters an event twice.
+ * What a reader of EVENTS (the writer, a destination's worker) remembers of one message between its deliveries.
+ * Kept in a JetStream key-value bucket, not in memory, so a restarted service neither counts deliveries handed
+ * back during an outage, a pause or a crash as attempts nor dead-letters an event twice.
  */
 export interface FailureHistory {
   /** Deliveries that ended in a failure of the message's own (outage and bug returns don't count). */
@@ -31,24 +31,25 @@ export function decodeHistory(data: Uint8Array): FailureHistory {
   return { ...parsed, firstFailureAt: parsed.firstFailureAt };
 }
 
+/** Keyed by the message: the writer by its EVENTS sequence, a destination by its own scope and the sequence. */
 export interface HistoryStore {
-  read(streamSeq: number): Promise<FailureHistory>;
-  write(streamSeq: number, history: FailureHistory): Promise<void>;
-  forget(streamSeq: number): Promise<void>;
+  read(key: number | string): Promise<FailureHistory>;
+  write(key: number | string, history: FailureHistory): Promise<void>;
+  forget(key: number | string): Promise<void>;
 }
 
-/** Keys are EVENTS stream sequences, which are never reused; the bucket's TTL clears what a crash left behind. */
+/** Stream sequences are never reused; the bucket's TTL clears what a crash left behind. */
 export function kvHistoryStore(kv: KV): HistoryStore {
   return {
-    async read(streamSeq) {
-      const entry = await kv.get(String(streamSeq));
+    async read(key) {
+      const entry = await kv.get(String(key));
       return entry?.operation === "PUT" ? decodeHistory(entry.value) : noHistory;
     },
-    async write(streamSeq, history) {
-      await kv.put(String(streamSeq), encodeHistory(history));
+    async write(key, history) {
+      await kv.put(String(key), encodeHistory(history));
     },
-    async forget(streamSeq) {
-      await kv.purge(String(streamSeq));
+    async forget(key) {
+      await kv.purge(String(key));
     },
   };
 }
