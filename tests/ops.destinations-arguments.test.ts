@@ -2,21 +2,15 @@ import { randomBytes } from "node:crypto";
 import { destinationNames, openDestinationsBucket, readDestination } from "@evpipe/shared";
 import type { KV } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { destinationsOpsEnv, newSecretsKey, noDatabase } from "./support/destinations.ts";
 import { createTestPipeline, type TestPipeline, uniqueId } from "./support/pipeline.ts";
 import { runOps } from "./support/processes.ts";
 
 let pipeline: TestPipeline;
 let names: ReturnType<typeof destinationNames>;
 let bucket: KV;
-// No PostgreSQL: `ops destinations` must not need it.
-const env = (extra: Record<string, string> = {}) => ({
-  NATS_URL: pipeline.natsUrl,
-  NATS_NAMESPACE: pipeline.namespace,
-  DATABASE_URL: "postgres://postgres@127.0.0.1:1/none",
-  DESTINATION_SECRETS_KEY: randomBytes(32).toString("base64"),
-  LOG_LEVEL: "warn",
-  ...extra,
-});
+const env = (extra: Record<string, string> = {}) =>
+  destinationsOpsEnv(pipeline, newSecretsKey(), { ...noDatabase, ...extra });
 const ops = (...args: string[]) => runOps(["destinations", ...args], env());
 const destinationKeys = async () => {
   const keys: string[] = [];

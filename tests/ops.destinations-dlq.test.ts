@@ -1,20 +1,15 @@
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { type DeadLetterReason, deadLetterHeaders, destinationNames, encodeDeadLetter } from "@evpipe/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { publishDeadLetters } from "./support/dead-letters.ts";
+import { destinationsOpsEnv, newSecretsKey, noDatabase } from "./support/destinations.ts";
 import { createTestPipeline, type TestPipeline } from "./support/pipeline.ts";
 import { runOps } from "./support/processes.ts";
 
 // No forwarder runs here: the dead letters are published as it writes them, onto each destination's subject.
 let pipeline: TestPipeline;
 let names: ReturnType<typeof destinationNames>;
-const env = () => ({
-  NATS_URL: pipeline.natsUrl,
-  NATS_NAMESPACE: pipeline.namespace,
-  DATABASE_URL: "postgres://postgres@127.0.0.1:1/none",
-  DESTINATION_SECRETS_KEY: randomBytes(32).toString("base64"),
-  LOG_LEVEL: "warn",
-});
+const env = () => destinationsOpsEnv(pipeline, newSecretsKey(), noDatabase);
 const ops = (...args: string[]) => runOps(["destinations", ...args], env());
 
 async function json<T>(...args: string[]): Promise<T> {

@@ -9,6 +9,7 @@ import {
 } from "@evpipe/shared";
 import { AckPolicy, DeliverPolicy, type KV } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { destinationsOpsEnv, newSecretsKey, noDatabase } from "./support/destinations.ts";
 import { createTestPipeline, type TestPipeline } from "./support/pipeline.ts";
 import { runOps } from "./support/processes.ts";
 
@@ -16,16 +17,9 @@ import { runOps } from "./support/processes.ts";
 let pipeline: TestPipeline;
 let names: ReturnType<typeof destinationNames>;
 let bucket: KV;
-const secretsKey = randomBytes(32).toString("base64");
-// No PostgreSQL: `ops destinations` must not need it.
-const env = (extra: Record<string, string> = {}) => ({
-  NATS_URL: pipeline.natsUrl,
-  NATS_NAMESPACE: pipeline.namespace,
-  DATABASE_URL: "postgres://postgres@127.0.0.1:1/none",
-  DESTINATION_SECRETS_KEY: secretsKey,
-  LOG_LEVEL: "warn",
-  ...extra,
-});
+const secretsKey = newSecretsKey();
+const env = (extra: Record<string, string> = {}) =>
+  destinationsOpsEnv(pipeline, secretsKey, { ...noDatabase, ...extra });
 const ops = (...args: string[]) => runOps(["destinations", ...args], env());
 
 async function json<T>(...args: string[]): Promise<T> {

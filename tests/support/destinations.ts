@@ -45,15 +45,24 @@ export interface DestinationDeadLetterRow {
   [field: string]: unknown;
 }
 
-/** `pnpm ops destinations ...` against one pipeline, every command expected to succeed. */
-export function destinationsCli(pipeline: TestPipeline, secretsKey: string) {
-  const env = {
+/** The environment `pnpm ops destinations` runs with against one pipeline; `extra` over it. */
+export function destinationsOpsEnv(pipeline: TestPipeline, secretsKey: string, extra: Record<string, string> = {}) {
+  return {
     NATS_URL: pipeline.natsUrl,
     NATS_NAMESPACE: pipeline.namespace,
     DATABASE_URL: pipeline.databaseUrl,
     DESTINATION_SECRETS_KEY: secretsKey,
     LOG_LEVEL: "warn",
+    ...extra,
   };
+}
+
+/** A PostgreSQL nobody listens on: `ops destinations` must not need one. */
+export const noDatabase = { DATABASE_URL: "postgres://postgres@127.0.0.1:1/none" };
+
+/** `pnpm ops destinations ...` against one pipeline, every command expected to succeed. */
+export function destinationsCli(pipeline: TestPipeline, secretsKey: string) {
+  const env = destinationsOpsEnv(pipeline, secretsKey);
   const run = (args: string[]): Promise<OpsResult> => runOps(["destinations", ...args], env);
   const succeed = async (args: string[]): Promise<string> => {
     const result = await run(args);

@@ -49,6 +49,8 @@ const opsEnv = {
   DATABASE_URL: databaseUrlVar,
   NATS_NAMESPACE: namespaceVar,
   LOG_LEVEL: logLevelVar,
+  // The settings the forwarder is given, when set here too: used only for destination streams ops creates.
+  ...streamSettingsEnv,
   // Test seam for the replay-interrupted-before-delete test; unset in production.
   OPS_FAULT_INJECTION: v.optional(v.picklist(["crash-after-republish"], "must be crash-after-republish")),
 };
@@ -94,8 +96,6 @@ function natsClients(env: OpsEnv) {
   };
 
   const destinationsContext = async (): Promise<DestinationsContext> => {
-    // The settings the forwarder is given, when set here too; used only for streams that do not exist yet.
-    const streamSettings = streamSettingsFrom(parseEnv(streamSettingsEnv, process.env));
     const js = (await connection()).jetstream();
     const destinations = destinationNames(env.NATS_NAMESPACE);
     return {
@@ -105,7 +105,7 @@ function natsClients(env: OpsEnv) {
       natsNames: names,
       destinations: await openDestinationsBucket(js, destinations),
       status: await openDestinationStatusBucket(js, destinations),
-      streamSettings,
+      streamSettings: streamSettingsFrom(env),
       dlq: dlqContext,
     };
   };
