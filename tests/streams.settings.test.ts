@@ -1,8 +1,9 @@
-import { defaultStreamSettings, provisionStreams } from "@evpipe/shared";
+import { defaultStreamSettings, destinationNames, provisionStreams } from "@evpipe/shared";
 import { AckPolicy, DiscardPolicy, nanos, RetentionPolicy, StorageType } from "nats";
 import { describe, expect, it } from "vitest";
+import { newSecretsKey } from "./support/destinations.ts";
 import { usePipelineServices } from "./support/pipeline-services.ts";
-import { runOps } from "./support/processes.ts";
+import { runOps, startService } from "./support/processes.ts";
 import { waitFor } from "./support/wait-for.ts";
 
 const hour = 3600 * 1000;
@@ -75,6 +76,41 @@ describe("the streams as the services provision them, on a real NATS server", ()
     });
     await provisionStreams(services.pipeline.jsm, services.pipeline.names, defaultStreamSettings);
     await waitFor("the gateway to report ready again", async () => (await readyz()).status === 200);
+  });
+});
+
+describe("the destinations' streams as the forwarder provisions them", () => {
+  it("caps DESTINATIONS_DLQ, makes DESTINATIONS_REPLAY a work queue, and leaves EVENTS' settings to their owners", async () => {
+    const { pipeline } = services;
+    const before = (await pipeline.jsm.streams.info(pipeline.names.eventsStream)).config;
+    // A forwarder told other EVENTS settings than the gateway's and the consumer's: they must not apply.
+    const forwarder = await startService(
+      "forwarder",
+      pipeline.serviceEnv({
+        DESTINATION_SECRETS_KEY: newSecretsKey(),
+        EVENTS_MAX_BYTES: String(64 * 1024 ** 2),
+        EVENTS_RETENTION_HOURS: "2",
+        DESTINATIONS_DLQ_MAX_BYTES: String(32 * 1024 ** 2),
+      }),
+    );
+    try {
+      const names = destinationNames(pipeline.namespace);
+      const dlq = (await pipeline.jsm.streams.info(names.dlqStream)).config;
+      expect(dlq).toMatchObject({
+        subjects: [names.dlqSubjects],
+        retention: RetentionPolicy.Limits,
+        discard: DiscardPolicy.New,
+        max_bytes: 32 * 1024 ** 2,
+        max_age: nanos(defaultStreamSettings.dlqMaxAgeMs),
+      });
+      const replay = (await pipeline.jsm.streams.info(names.replayStream)).config;
+      expect(replay).toMatchObject({ subjects: [names.replaySubjects], retention: RetentionPolicy.Workqueue });
+      const events = (await pipeline.jsm.streams.info(pipeline.names.eventsStream)).config;
+      expect(events).toMatchObject({ max_bytes: before.max_bytes, max_age: before.max_age });
+      expect(events.max_bytes).not.toBe(64 * 1024 ** 2);
+    } finally {
+      await forwarder.stop();
+    }
   });
 });
 
