@@ -14,6 +14,7 @@ export * from "./logger.ts";
 export * from "./metrics.ts";
 export * from "./names.ts";
 export * from "./nats.ts";
+export * from "./nats-connection.ts";
 export * from "./parse.ts";
 export * from "./service-config.ts";
 export * from "./shutdown.ts";
