@@ -21,3 +21,22 @@ describe("loadConsumerConfig: metrics", () => {
     );
   });
 });
+
+describe("loadConsumerConfig: ack wait and query timeout", () => {
+  it("lets a crashed consumer's messages go after 5 s and gives a statement 10 s by default", () => {
+    expect(loadConsumerConfig({})).toMatchObject({ ackWaitMs: 5000, dbQueryTimeoutMs: 10_000 });
+  });
+
+  it("takes a query timeout longer than the ack wait: the messages of a write are kept alive meanwhile", () => {
+    const config = loadConsumerConfig({ ACK_WAIT_MS: "2000", DB_QUERY_TIMEOUT_MS: "30000" });
+    expect(config).toMatchObject({ ackWaitMs: 2000, dbQueryTimeoutMs: 30_000 });
+  });
+
+  it("names each bad variable", () => {
+    const load = () => loadConsumerConfig({ ACK_WAIT_MS: "500", DB_QUERY_TIMEOUT_MS: "soon" });
+    expect(load).toThrow(
+      "invalid configuration: ACK_WAIT_MS: must be a whole number from 1000 to 600000; " +
+        "DB_QUERY_TIMEOUT_MS: must be a whole number from 100 to 600000",
+    );
+  });
+});

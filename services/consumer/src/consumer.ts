@@ -66,6 +66,7 @@ export function createConsumer(deps: ConsumerDeps) {
     concurrency: deps.concurrency,
     pullBatch: deps.pullBatch,
     maxWriteEvents: deps.maxWriteEvents,
+    ackWaitMs: deps.ackWaitMs,
   });
   let compaction: ReturnType<typeof scheduleCompaction> | undefined;
 

@@ -24,17 +24,24 @@ export interface WriterLoopDeps {
   pullBatch: number;
   /** Most events written in one statement and transaction, across messages. */
   maxWriteEvents: number;
+  /** Every message held here, buffered or being written, is kept alive with working() well before this passes. */
+  ackWaitMs: number;
 }
 
 /**
  * The pull loop: reads the durable consumer with a bounded buffer, groups what arrived in one turn into
  * writes of at most maxWriteEvents events, runs at most `concurrency` writes at once, and pauses while the
  * database is unreachable (giving every message back uncounted) until a probe finds it again.
+ * Every message it holds is kept alive with working(), so ack_wait can be short (a crashed consumer's messages
+ * are taken over within seconds) and yet nothing is redelivered merely for a slow write or a wait for a writer.
  */
 export class WriterLoop {
   readonly #deps: WriterLoopDeps;
   readonly #buffer: JsMsg[] = [];
   readonly #writing = new Set<Promise<void>>();
+  /** Buffered or being written: taken when read, let go once settled or given back. */
+  readonly #held = new Set<JsMsg>();
+  #keepAlive: NodeJS.Timeout | undefined;
   #state: ConsumerState = "starting";
   #reason: ConsumerStatus["reason"];
   #messages: ConsumerMessages | undefined;
@@ -49,6 +56,10 @@ export class WriterLoop {
 
   async start(): Promise<void> {
     this.#state = "consuming";
+    // Three chances per ack_wait: one late tick (a busy event loop, a reconnecting client) costs nothing.
+    this.#keepAlive = setInterval(() => {
+      for (const msg of this.#held) msg.working();
+    }, this.#deps.ackWaitMs / 3);
     await this.#startPulling();
   }
 
@@ -66,22 +77,33 @@ export class WriterLoop {
     await this.#stopPulling();
     await this.#probing;
     while (this.#writing.size > 0) await Promise.all(this.#writing);
+    clearInterval(this.#keepAlive);
   }
 
   async #read(messages: ConsumerMessages): Promise<void> {
+    // While the reader waits for room the client goes on receiving what its last pull asked for (at most
+    // pullBatch messages), out of reach of the keep-alive until read: each of those is touched as it is read.
+    let queuedWhileWaiting = 0;
     for await (const msg of messages) {
       // Messages that arrive while not consuming go back at once rather than after ack_wait.
       if (this.#state !== "consuming") {
         msg.nak();
         continue;
       }
+      this.#held.add(msg);
       this.#buffer.push(msg);
+      if (queuedWhileWaiting > 0) {
+        queuedWhileWaiting--;
+        msg.working();
+      }
       // Messages delivered in the same turn are written together.
       if (this.#buffer.length === 1) setImmediate(() => this.#dispatch());
-      // Every write busy and a full pull waiting: read no further until a write ends.
+      // Every write busy and a full pull waiting: read no further until a write ends (no new pull is sent
+      // meanwhile), then read on as messages leave the buffer.
       while (this.#state === "consuming" && this.#writing.size >= this.#deps.concurrency) {
         if (this.#buffer.length < this.#deps.pullBatch) break;
         await this.#room.promise;
+        queuedWhileWaiting = messages.getPending();
       }
     }
   }
@@ -107,6 +129,8 @@ export class WriterLoop {
       const task = this.#writeAndSettle(batch)
         .catch((err: unknown) => this.#deps.log.error({ err }, "write failed unexpectedly"))
         .finally(() => {
+          // Settled, or (after an unexpected failure) left to ack_wait: either way no longer kept alive.
+          for (const msg of batch) this.#held.delete(msg);
           this.#writing.delete(task);
           this.#wake();
           this.#dispatch();
@@ -137,7 +161,10 @@ export class WriterLoop {
     this.#wake();
     await reading;
     if (this.#state === "consuming") return;
-    for (const msg of this.#buffer.splice(0)) msg.nak();
+    for (const msg of this.#buffer.splice(0)) {
+      this.#held.delete(msg);
+      msg.nak();
+    }
   }
 
   /** Resolves once pulling has stopped, so the messages of the halted write can be given back safely. */
