@@ -1,6 +1,6 @@
 import { connect, type JetStreamManager, type NatsConnection } from "nats";
-import { natsServers } from "./config.ts";
 import type { Logger } from "./logger.ts";
+import { credentialsSource, type NatsAuth, natsConnectionOptions, noNatsAuth } from "./nats-auth.ts";
 
 const connectedState = new WeakMap<NatsConnection, boolean>();
 
@@ -21,6 +21,8 @@ export interface ConnectNatsOptions {
   servers: string;
   name: string;
   log: Logger;
+  /** Credentials and TLS, from natsAuthFrom; none (a plain connection) when undefined. */
+  auth?: NatsAuth | undefined;
   waitOnFirstConnect?: boolean;
   waitLogEveryMs?: number;
 }
@@ -40,6 +42,15 @@ export async function connectNats(options: ConnectNatsOptions): Promise<NatsConn
       if (status.type === "disconnect") connectedState.set(nc, false);
       if (status.type === "reconnect") connectedState.set(nc, true);
       if (status.type === "pingTimer") continue;
+      if (status.permissionContext) {
+        // A subject this user may not use: a permissions list that lags behind the code, worth a warning each time.
+        const { operation, subject } = status.permissionContext;
+        options.log.warn(
+          { natsStatus: status.type, natsData: String(status.data), operation, subject },
+          `NATS refused ${operation === "publish" ? "a publish to" : "a subscription to"} ${subject}: permissions violation`,
+        );
+        continue;
+      }
       // On a reconnect, the data is the server it reached now.
       options.log.info({ natsStatus: status.type, natsData: String(status.data) }, "nats status");
     }
@@ -58,7 +69,7 @@ async function firstConnection(options: ConnectNatsOptions): Promise<NatsConnect
   for (let attempt = 1; ; attempt++) {
     try {
       const nc = await connect({
-        servers: natsServers(options.servers),
+        ...natsConnectionOptions(options.servers, options.auth),
         name: options.name,
         maxReconnectAttempts: -1,
         reconnectTimeWait: 250,
@@ -75,7 +86,7 @@ async function firstConnection(options: ConnectNatsOptions): Promise<NatsConnect
       return nc;
     } catch (err) {
       if (options.waitOnFirstConnect === false) throw err;
-      const refusal = connectionRefusal(err);
+      const refusal = natsRefusal(err, options.auth);
       if (refusal) {
         // Waiting cannot mend wrong credentials or a TLS mismatch: say so once and stop.
         options.log.fatal({ natsUrl: where, reason: refusal }, `NATS at ${where} refused the connection: ${refusal}`);
@@ -94,17 +105,53 @@ async function firstConnection(options: ConnectNatsOptions): Promise<NatsConnect
   }
 }
 
-const refusalCodes: Record<string, string> = {
-  AUTHORIZATION_VIOLATION: "authorization violation (check the user, password or token in NATS_URL)",
-  AUTHENTICATION_EXPIRED: "authentication expired (renew the credentials in NATS_URL)",
-  BAD_AUTHENTICATION: "bad authentication (check the credentials in NATS_URL)",
-  TLS: "TLS is required or refused by the server (check the scheme and port in NATS_URL)",
-};
+// Node's codes for a server certificate it cannot trust.
+const untrustedCertificate = new Set([
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "CERT_HAS_EXPIRED",
+  "CERT_NOT_YET_VALID",
+  "CERT_SIGNATURE_FAILURE",
+]);
 
-/** Why the server refused us for good, or undefined when the failure may pass (not up yet, unreachable). */
-function connectionRefusal(err: unknown): string | undefined {
+/**
+ * Why the server refused us for good, naming the variables to check (never their values), or undefined when
+ * the failure may pass (not up yet, unreachable).
+ */
+export function natsRefusal(err: unknown, auth: NatsAuth = noNatsAuth): string | undefined {
   const code = (err as { code?: unknown }).code;
-  return typeof code === "string" ? refusalCodes[code] : undefined;
+  const message = err instanceof Error ? err.message : String(err);
+  if (typeof code !== "string") return undefined;
+  const source = credentialsSource(auth);
+  switch (code) {
+    case "AUTHORIZATION_VIOLATION":
+      return auth.credentials.kind === "none"
+        ? "authorization violation: the server requires credentials and none were given (set NATS_USER and NATS_PASSWORD, NATS_TOKEN, NATS_CREDS or NATS_NKEY_SEED_FILE)"
+        : `authorization violation (check ${source})`;
+    case "AUTHENTICATION_EXPIRED":
+    case "ACCOUNT_EXPIRED":
+      return `authentication expired (renew ${source})`;
+    case "BAD_AUTHENTICATION":
+    case "BAD_CREDS":
+      return `bad authentication (check ${source})`;
+    case "SERVER_OPT_NA":
+      // nats.js's one server option we ask for is TLS (its message is "tls").
+      return message === "tls"
+        ? "TLS is required (a tls:// server in NATS_URL, or a NATS_TLS_* file) but the server does not offer it"
+        : undefined;
+    case "TLS":
+      return `TLS failed: ${message} (check NATS_TLS_CA_FILE, NATS_TLS_CERT_FILE and NATS_TLS_KEY_FILE)`;
+    case "ERR_TLS_CERT_ALTNAME_INVALID":
+      return `the server's TLS certificate is not for this address: ${message} (use a name or address in NATS_URL that it lists)`;
+  }
+  if (untrustedCertificate.has(code))
+    return `the server's TLS certificate is not trusted: ${message} (give the CA that signed it in NATS_TLS_CA_FILE)`;
+  if (code.startsWith("ERR_SSL_"))
+    return `the TLS handshake failed: ${message} (check NATS_TLS_CERT_FILE and NATS_TLS_KEY_FILE if the server asks for a client certificate)`;
+  return undefined;
 }
 
 /**

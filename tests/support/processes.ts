@@ -80,7 +80,7 @@ export async function startService(name: ServiceName, env: Record<string, string
   };
 }
 
-function natsServerBinary(): string {
+export function natsServerBinary(): string {
   return process.env.NATS_SERVER_BIN ?? (existsSync("/usr/sbin/nats-server") ? "/usr/sbin/nats-server" : "nats-server");
 }
 

@@ -36,7 +36,7 @@ const health = createAdaptorServer({
 const healthPort = await listenOrExit(health, config.healthPort, log);
 
 const names = natsNames(config.namespace);
-nc = await connectNats({ servers: config.natsUrl, name: "evpipe-consumer", log });
+nc = await connectNats({ servers: config.natsUrl, auth: config.natsAuth, name: "evpipe-consumer", log });
 const jsm = await jetStreamManagerOrExit(nc, config.natsUrl, log);
 await provisionStreams(jsm, names, config.streams);
 const db = createDb({

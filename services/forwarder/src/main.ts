@@ -44,7 +44,7 @@ const healthPort = await listenOrExit(health, config.healthPort, log);
 
 const names = natsNames(config.namespace);
 const destinations = destinationNames(config.namespace);
-nc = await connectNats({ servers: config.natsUrl, name: "evpipe-forwarder", log });
+nc = await connectNats({ servers: config.natsUrl, auth: config.natsAuth, name: "evpipe-forwarder", log });
 const jsm = await jetStreamManagerOrExit(nc, config.natsUrl, log);
 // EVENTS and the writer's streams are the gateway's and the consumer's to configure: only created if missing.
 await createMissingStreams(jsm, streamConfigs(names, config.streams));

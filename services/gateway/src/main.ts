@@ -27,7 +27,7 @@ const config = loadConfigOrExit("gateway", loadGatewayConfig);
 
 const log = createLogger({ service: "gateway", level: config.logLevel });
 const names = natsNames(config.namespace);
-const nc = await connectNats({ servers: config.natsUrl, name: "evpipe-gateway", log });
+const nc = await connectNats({ servers: config.natsUrl, auth: config.natsAuth, name: "evpipe-gateway", log });
 await provisionStreams(await jetStreamManagerOrExit(nc, config.natsUrl, log), names, config.streams);
 const probeJsm = await nc.jetstreamManager({ timeout: 1000 });
 const js = nc.jetstream();

@@ -6,9 +6,11 @@ import {
   destinationNames,
   isNotFound,
   logLevelVar,
+  type NatsAuth,
   namespaceVar,
+  natsAuthEnv,
+  natsAuthFrom,
   natsNames,
-  natsServers,
   natsUrlVar,
   openDestinationStatusBucket,
   openDestinationsBucket,
@@ -20,13 +22,15 @@ import {
   streamSettingsFrom,
 } from "@evpipe/shared";
 import { type Kysely, sql } from "kysely";
-import { connect, type NatsConnection } from "nats";
+import type { NatsConnection } from "nats";
 import { pino } from "pino";
 import * as v from "valibot";
 import { CliError, reportCliFailure, usageExit } from "./cli-error.ts";
 import { type DestinationsContext, destinationsCommand, destinationsUsage } from "./destinations/command.ts";
 import { type DlqContext, type DlqTarget, dlqCommand, dlqUsage } from "./dlq/command.ts";
 import { keysCommand, keysUsage } from "./keys.ts";
+import { natsConfigCommand, natsConfigUsage } from "./nats-config.ts";
+import { connectOnce, permissionRefusal } from "./nats-connect.ts";
 import { rollupsCommand, rollupsUsage } from "./rollups.ts";
 
 const groupUsage: Record<string, string> = {
@@ -34,6 +38,7 @@ const groupUsage: Record<string, string> = {
   dlq: dlqUsage,
   rollups: rollupsUsage,
   destinations: destinationsUsage,
+  "nats-config": natsConfigUsage,
 };
 const usage = `usage:\n${Object.values(groupUsage).join("\n")}`;
 
@@ -46,6 +51,7 @@ function helpAsked(argv: string[]): string | undefined {
 
 const opsEnv = {
   NATS_URL: natsUrlVar,
+  ...natsAuthEnv,
   DATABASE_URL: databaseUrlVar,
   NATS_NAMESPACE: namespaceVar,
   LOG_LEVEL: logLevelVar,
@@ -59,15 +65,11 @@ type OpsEnv = v.InferOutput<v.ObjectSchema<typeof opsEnv, undefined>>;
 const print = (line: string) => process.stdout.write(`${line}\n`);
 
 /** The one NATS connection, made when a command first needs it, and the contexts the commands build on it. */
-function natsClients(env: OpsEnv) {
+function natsClients(env: OpsEnv, auth: NatsAuth | undefined) {
   const names = natsNames(env.NATS_NAMESPACE);
   let nc: NatsConnection | undefined;
   const connection = async () => {
-    try {
-      nc ??= await connect({ servers: natsServers(env.NATS_URL), name: "evpipe-ops", timeout: 3000 });
-    } catch (err) {
-      throw new CliError(`cannot reach NATS at ${env.NATS_URL}: ${(err as Error).message}`);
-    }
+    nc ??= await connectOnce(env.NATS_URL, auth, "evpipe-ops");
     return nc;
   };
 
@@ -134,7 +136,7 @@ async function main(argv: string[]): Promise<void> {
   }
   const env = parseEnv(opsEnv, process.env);
   let db: Kysely<Database> | undefined;
-  const nats = natsClients(env);
+  const nats = natsClients(env, natsAuthFrom(env));
   try {
     const [group, ...rest] = argv;
     switch (group) {
@@ -157,6 +159,9 @@ async function main(argv: string[]): Promise<void> {
           connect: nats.destinationsContext,
           print,
         });
+        break;
+      case "nats-config":
+        natsConfigCommand(rest, env.NATS_NAMESPACE, print);
         break;
       case "rollups":
         await rollupsCommand(
@@ -183,7 +188,11 @@ async function main(argv: string[]): Promise<void> {
 try {
   await main(process.argv.slice(2));
 } catch (err) {
-  if (!reportCliFailure("ops", err)) {
+  const refusal = permissionRefusal(err);
+  if (refusal) {
+    process.stderr.write(`ops: ${refusal}\n`);
+    process.exitCode = 1;
+  } else if (!reportCliFailure("ops", err)) {
     process.stderr.write(`ops: unexpected error: ${(err as Error).message}\n`);
     process.exitCode = 1;
   }

@@ -2,22 +2,25 @@ import { parseArgs } from "node:util";
 import {
   generateApiKey,
   integerVar,
+  type NatsAuth,
   namespaceVar,
+  natsAuthEnv,
+  natsAuthFrom,
   natsNames,
-  natsServers,
   natsUrlVar,
   openKeysBucket,
   parseEnv,
   storeKeyRecord,
 } from "@evpipe/shared";
-import { connect } from "nats";
 import { CliError, reportCliFailure, usageExit } from "../cli-error.ts";
+import { connectOnce } from "../nats-connect.ts";
 import { type DemoSummary, planDemo, summarize } from "./generate.ts";
 import { sendEvents } from "./send.ts";
 
 const usage = `usage: pnpm demo [--days N] [--users N] [--events N] [--seed N] [--url URL] [--key KEY] [--json]
 Loads N days (default 7, ending today, UTC) of realistic events into a running system through the gateway's
-API. Without --key (or DEMO_API_KEY) it creates a key with scopes ingest,read in NATS_URL's key bucket.`;
+API. Without --key (or DEMO_API_KEY) it creates a key with scopes ingest,read in NATS_URL's key bucket, as
+the ops user on a NATS that requires credentials (NATS_USER and NATS_PASSWORD, or another NATS_* credential).`;
 
 function wholeNumber(option: string, value: string | undefined, fallback: number, max: number): number {
   if (value === undefined) return fallback;
@@ -29,12 +32,11 @@ function wholeNumber(option: string, value: string | undefined, fallback: number
 }
 
 /** A key with scopes ingest and read, made exactly as `pnpm ops keys create` makes one. */
-async function createDemoKey(natsUrl: string, namespace: string | undefined): Promise<{ id: string; key: string }> {
-  const nc = await connect({ servers: natsServers(natsUrl), name: "evpipe-demo", timeout: 3000 }).catch(
-    (err: unknown) => {
-      throw new CliError(`cannot reach NATS at ${natsUrl} to create a key: ${(err as Error).message}`);
-    },
-  );
+async function createDemoKey(
+  nats: { url: string; auth: NatsAuth | undefined },
+  namespace: string | undefined,
+): Promise<{ id: string; key: string }> {
+  const nc = await connectOnce(nats.url, nats.auth, "evpipe-demo", " to create a key");
   try {
     const { key, record } = generateApiKey({ name: "demo", scopes: ["ingest", "read"] });
     await storeKeyRecord(await openKeysBucket(nc.jetstream(), natsNames(namespace).keysBucket), record);
@@ -86,7 +88,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const env = parseEnv(
-    { NATS_URL: natsUrlVar, NATS_NAMESPACE: namespaceVar, PORT: integerVar(8080, 1, 65535) },
+    { NATS_URL: natsUrlVar, ...natsAuthEnv, NATS_NAMESPACE: namespaceVar, PORT: integerVar(8080, 1, 65535) },
     process.env,
   );
   const size = {
@@ -98,7 +100,8 @@ async function main(argv: string[]): Promise<void> {
   };
   const url = (values.url ?? `http://127.0.0.1:${env.PORT}`).replace(/\/+$/, "");
   const given = values.key ?? process.env.DEMO_API_KEY;
-  const created = given ? undefined : await createDemoKey(env.NATS_URL, env.NATS_NAMESPACE);
+  const nats = { url: env.NATS_URL, auth: natsAuthFrom(env) };
+  const created = given ? undefined : await createDemoKey(nats, env.NATS_NAMESPACE);
   const key = given ?? (created as { key: string }).key;
 
   const plan = planDemo(size);

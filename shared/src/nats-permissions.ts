@@ -1,0 +1,253 @@
+import { destinationNames } from "./destinations.ts";
+import { natsNames } from "./names.ts";
+
+/** The processes that connect to NATS, each as a user of its own. */
+export const natsRoles = ["gateway", "consumer", "forwarder", "ops"] as const;
+export type NatsRole = (typeof natsRoles)[number];
+
+export interface SubjectRules {
+  allow: string[];
+  deny: string[];
+}
+
+/** A nats-server user's permissions: deny wins over allow, and what no allow names is refused. */
+export interface NatsPermissions {
+  publish: SubjectRules;
+  subscribe: SubjectRules;
+}
+
+const api = "$JS.API";
+const kvStream = (bucket: string) => `KV_${bucket}`;
+
+/** Stream info and create; `update` too for a stream the role configures. */
+function stream(name: string, access: "info" | "create" | "update"): string[] {
+  const verbs = { info: ["INFO"], create: ["INFO", "CREATE"], update: ["INFO", "CREATE", "UPDATE"] }[access];
+  return verbs.map((verb) => `${api}.STREAM.${verb}.${name}`);
+}
+
+/** A bucket opened (created when missing) and read by key. */
+function bucketRead(bucket: string, access: "create" | "update"): string[] {
+  const name = kvStream(bucket);
+  return [
+    ...stream(name, access),
+    `${api}.DIRECT.GET.${name}`,
+    // Direct gets by key carry the key's subject in theirs.
+    `${api}.DIRECT.GET.${name}.>`,
+    `${api}.STREAM.MSG.GET.${name}`,
+  ];
+}
+
+/** A bucket watched: an ordered push consumer, created again after a gap, with flow control answered. */
+function bucketWatch(bucket: string): string[] {
+  const name = kvStream(bucket);
+  return [
+    `${api}.CONSUMER.CREATE.${name}`,
+    `${api}.CONSUMER.CREATE.${name}.>`,
+    `${api}.CONSUMER.INFO.${name}.>`,
+    `$JS.FC.${name}.>`,
+  ];
+}
+
+/** A durable pull consumer (`*` for any on the stream): provisioned, read, acknowledged. */
+function pullConsumer(streamName: string, consumer: string, remove = false): string[] {
+  return [
+    `${api}.CONSUMER.INFO.${streamName}.${consumer}`,
+    `${api}.CONSUMER.CREATE.${streamName}.${consumer}`,
+    `${api}.CONSUMER.CREATE.${streamName}.${consumer}.>`,
+    `${api}.CONSUMER.MSG.NEXT.${streamName}.${consumer}`,
+    `$JS.ACK.${streamName}.${consumer}.>`,
+    ...(remove ? [`${api}.CONSUMER.DELETE.${streamName}.${consumer}`] : []),
+  ];
+}
+
+/** Everything on one stream: what `pnpm ops` needs to read, replay, purge and remove. */
+function streamAdmin(name: string): string[] {
+  return [
+    `${api}.STREAM.*.${name}`,
+    `${api}.STREAM.MSG.*.${name}`,
+    `${api}.DIRECT.GET.${name}`,
+    `${api}.DIRECT.GET.${name}.>`,
+    `${api}.CONSUMER.*.${name}`,
+    `${api}.CONSUMER.*.${name}.>`,
+    `${api}.CONSUMER.DURABLE.CREATE.${name}.>`,
+    `${api}.CONSUMER.MSG.NEXT.${name}.>`,
+    `$JS.ACK.${name}.>`,
+    `$JS.FC.${name}.>`,
+  ];
+}
+
+/** No service removes or empties a stream, nor deletes a stored message: that is the operators' CLI's. */
+const serviceDenies = [`${api}.STREAM.DELETE.>`, `${api}.STREAM.PURGE.>`, `${api}.STREAM.MSG.DELETE.>`];
+
+/** A bucket a role reads but must never change: no writes, no new configuration (sources could feed it). */
+const readOnly = (bucket: string) => [`$KV.${bucket}.>`, `${api}.STREAM.UPDATE.${kvStream(bucket)}`];
+
+/** Every stream and subject of one namespace, for the operators' CLI. */
+function projectResources(namespace?: string) {
+  const names = natsNames(namespace);
+  const destinations = destinationNames(namespace);
+  const buckets = [
+    names.keysBucket,
+    names.keyUsageBucket,
+    names.writerHistoryBucket,
+    destinations.bucket,
+    destinations.statusBucket,
+    destinations.attemptsBucket,
+  ];
+  return {
+    streams: [
+      names.eventsStream,
+      names.dlqStream,
+      names.dlqAuditStream,
+      destinations.dlqStream,
+      destinations.replayStream,
+      ...buckets.map(kvStream),
+    ],
+    subjects: [
+      names.eventsSubject,
+      names.dlqSubject,
+      names.dlqAuditSubject,
+      destinations.dlqSubjects,
+      destinations.replaySubjects,
+      ...buckets.map((bucket) => `$KV.${bucket}.>`),
+    ],
+  };
+}
+
+/**
+ * What each role may publish and subscribe to, from the same names the services use. Every request's answer
+ * comes back on an inbox (`_INBOX.>`), JetStream's API included; the allows name each stream, consumer and
+ * bucket the role touches and the API verbs it uses on them (read from each service's main.ts), so a new call
+ * in a service needs its line here, or it fails with a permissions violation in that service's log.
+ */
+export function natsPermissions(role: NatsRole, namespace?: string): NatsPermissions {
+  const names = natsNames(namespace);
+  const destinations = destinationNames(namespace);
+  const inbox = { allow: ["_INBOX.>"], deny: [] };
+  const projectStreams = [names.eventsStream, names.dlqStream, names.dlqAuditStream];
+  switch (role) {
+    case "gateway":
+      return {
+        publish: {
+          allow: [
+            `${api}.INFO`,
+            ...projectStreams.flatMap((name) => stream(name, "update")),
+            ...bucketRead(names.keysBucket, "create"),
+            ...bucketWatch(names.keysBucket),
+            ...bucketRead(names.keyUsageBucket, "update"),
+            `$KV.${names.keyUsageBucket}.>`,
+            names.eventsSubject,
+          ],
+          deny: [...serviceDenies, ...readOnly(names.keysBucket)],
+        },
+        subscribe: inbox,
+      };
+    case "consumer":
+      return {
+        publish: {
+          allow: [
+            `${api}.INFO`,
+            ...projectStreams.flatMap((name) => stream(name, "update")),
+            ...pullConsumer(names.eventsStream, names.writerConsumer),
+            names.dlqSubject,
+            ...bucketRead(names.writerHistoryBucket, "update"),
+            `$KV.${names.writerHistoryBucket}.>`,
+          ],
+          deny: [...serviceDenies, names.eventsSubject],
+        },
+        subscribe: inbox,
+      };
+    case "forwarder":
+      return {
+        publish: {
+          allow: [
+            `${api}.INFO`,
+            // EVENTS and the writer's streams are the gateway's and consumer's to configure: created if missing.
+            ...projectStreams.flatMap((name) => stream(name, "create")),
+            ...[destinations.dlqStream, destinations.replayStream].flatMap((name) => stream(name, "update")),
+            ...bucketRead(destinations.bucket, "create"),
+            ...bucketWatch(destinations.bucket),
+            ...[destinations.statusBucket, destinations.attemptsBucket].flatMap((bucket) => [
+              ...bucketRead(bucket, "update"),
+              `$KV.${bucket}.>`,
+            ]),
+            ...pullConsumer(names.eventsStream, "*", true),
+            ...pullConsumer(destinations.replayStream, "*", true),
+            destinations.dlqSubjects,
+          ],
+          deny: [
+            ...serviceDenies,
+            ...readOnly(destinations.bucket),
+            // Its consumers are any on EVENTS but the writer's.
+            `${api}.CONSUMER.*.${names.eventsStream}.${names.writerConsumer}`,
+            `${api}.CONSUMER.*.${names.eventsStream}.${names.writerConsumer}.>`,
+            `${api}.CONSUMER.MSG.NEXT.${names.eventsStream}.${names.writerConsumer}`,
+            `$JS.ACK.${names.eventsStream}.${names.writerConsumer}.>`,
+          ],
+        },
+        subscribe: inbox,
+      };
+    case "ops": {
+      const project = projectResources(namespace);
+      return {
+        publish: { allow: [`${api}.INFO`, ...project.streams.flatMap(streamAdmin), ...project.subjects], deny: [] },
+        subscribe: inbox,
+      };
+    }
+  }
+}
+
+/** The user name of a role: one per role and namespace, so two namespaces on one server never share one. */
+export function natsUserName(role: NatsRole, namespace?: string): string {
+  return namespace ? `evpipe-${namespace}-${role}` : `evpipe-${role}`;
+}
+
+/** The environment variable nats-server reads a role's password from (`password: $VAR` in its config). */
+export function natsPasswordVariable(role: NatsRole, namespace?: string): string {
+  const scope = namespace ? `${namespace.toUpperCase().replace(/[^A-Z0-9]/g, "_")}_` : "";
+  return `EVPIPE_${scope}${role.toUpperCase()}_NATS_PASSWORD`;
+}
+
+export interface NatsUserEntry {
+  role: NatsRole;
+  /** A user nkey's public key (`U...`); without one, a user name and a password read from the environment. */
+  nkey?: string;
+}
+
+const quoted = (text: string) => JSON.stringify(text);
+const list = (subjects: readonly string[], indent: string) =>
+  subjects.length === 0 ? "[]" : `[\n${subjects.map((s) => `${indent}  ${quoted(s)}`).join("\n")}\n${indent}]`;
+
+function renderUser(entry: NatsUserEntry, namespace: string | undefined): string {
+  const permissions = natsPermissions(entry.role, namespace);
+  const identity = entry.nkey
+    ? [`nkey: ${quoted(entry.nkey)}`]
+    : [
+        `user: ${quoted(natsUserName(entry.role, namespace))}`,
+        `password: $${natsPasswordVariable(entry.role, namespace)}`,
+      ];
+  const rules = (name: "publish" | "subscribe") => {
+    const { allow, deny } = permissions[name];
+    const indent = " ".repeat(10);
+    const denied = deny.length > 0 ? `\n${indent}deny: ${list(deny, indent)}` : "";
+    return `        ${name}: {\n${indent}allow: ${list(allow, indent)}${denied}\n        }`;
+  };
+  return [
+    `    # ${entry.role}`,
+    "    {",
+    ...identity.map((line) => `      ${line}`),
+    "      permissions: {",
+    rules("publish"),
+    rules("subscribe"),
+    "      }",
+    "    }",
+  ].join("\n");
+}
+
+/**
+ * The `authorization` block of a nats-server config giving each role its user and permissions. Passwords are
+ * never in it: each is a variable nats-server resolves from its own environment (a bcrypt hash works there too).
+ */
+export function natsServerAuthorization(entries: readonly NatsUserEntry[], namespace?: string): string {
+  return `authorization {\n  users = [\n${entries.map((entry) => renderUser(entry, namespace)).join("\n")}\n  ]\n}\n`;
+}

@@ -1,0 +1,234 @@
+import { createDb, dropDatabase, ensureDatabase, migrateToLatest } from "@evpipe/db";
+import { defaultStreamSettings, type NatsRole, natsNames, openKeysBucket, provisionStreams } from "@evpipe/shared";
+import { sql } from "kysely";
+import { connect, type NatsConnection } from "nats";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { newSecretsKey } from "./support/destinations.ts";
+import { postJson } from "./support/http.ts";
+import { uniqueId } from "./support/pipeline.ts";
+import { installPoisonTrigger } from "./support/poison.ts";
+import { type RunningService, runOps, runService, type ServiceRun, startService } from "./support/processes.ts";
+import { type SecuredNats, startSecuredNats } from "./support/secured-nats.ts";
+import { sinkScripts, startVendorSink, type VendorSink } from "./support/vendor-sink.ts";
+import { waitFor } from "./support/wait-for.ts";
+
+const namespace = uniqueId("perm");
+const names = natsNames(namespace);
+const secretsKey = newSecretsKey();
+let nats: SecuredNats;
+let databaseUrl: string;
+const connections: NatsConnection[] = [];
+const running: RunningService[] = [];
+
+beforeAll(async () => {
+  nats = await startSecuredNats(namespace);
+  const base = new URL(inject("databaseUrl"));
+  base.pathname = `/evp_${namespace}`;
+  databaseUrl = base.toString();
+  await ensureDatabase(databaseUrl);
+  const db = createDb({ url: databaseUrl, maxConnections: 1, applicationName: "evpipe-tests" });
+  await migrateToLatest(db);
+  // Inserts of user ids poison-<SQLSTATE>-... fail with that SQLSTATE: a way to a dead letter.
+  await installPoisonTrigger(db);
+  await db.destroy();
+});
+
+afterAll(async () => {
+  for (const service of running) await service.stop();
+  for (const nc of connections) await nc.close();
+  await nats?.cleanup();
+  if (databaseUrl) await dropDatabase(databaseUrl);
+});
+
+/** A service's or ops' environment on the secured server, with a role's credentials or none. */
+const env = (role?: NatsRole, extra: Record<string, string> = {}) => ({
+  NATS_URL: nats.url,
+  NATS_NAMESPACE: namespace,
+  DATABASE_URL: databaseUrl,
+  LOG_LEVEL: "info",
+  DESTINATION_SECRETS_KEY: secretsKey,
+  ...(role ? nats.credentials(role) : {}),
+  ...extra,
+});
+
+async function connectAs(role: NatsRole): Promise<NatsConnection> {
+  const { NATS_USER, NATS_PASSWORD } = nats.credentials(role);
+  const nc = await connect({ servers: nats.url, user: NATS_USER, pass: NATS_PASSWORD, name: `tests-${role}` });
+  connections.push(nc);
+  return nc;
+}
+
+async function storedCount(id: string): Promise<number> {
+  const db = createDb({ url: databaseUrl, maxConnections: 1, applicationName: "evpipe-tests" });
+  try {
+    const { rows } = await sql<{ n: string }>`SELECT count(*) AS n FROM events WHERE id = ${id}`.execute(db);
+    return Number(rows[0]?.n);
+  } finally {
+    await db.destroy();
+  }
+}
+
+const output = (run: ServiceRun) => `${run.stdout}${run.stderr}`;
+const permissionWarnings = (service: RunningService) =>
+  service.lines.filter((line) => String(line.msg).includes("permissions violation"));
+
+describe("NATS with users and permissions (pnpm ops nats-config)", () => {
+  const refused = (reason: string) => `NATS at ${nats.url} refused the connection: ${reason}`;
+
+  it.each([
+    [
+      "no credentials",
+      {},
+      "authorization violation: the server requires credentials and none were given (set NATS_USER and NATS_PASSWORD, NATS_TOKEN, NATS_CREDS or NATS_NKEY_SEED_FILE)",
+    ],
+    [
+      "a wrong password",
+      { NATS_USER: `evpipe-${namespace}-gateway`, NATS_PASSWORD: "not-the-password-x7" },
+      "authorization violation (check NATS_USER and NATS_PASSWORD)",
+    ],
+  ])("the gateway with %s stops at once with exit 1 and one line, no stack", async (_, credentials, reason) => {
+    const started = Date.now();
+    const run = await runService("gateway", { ...env(), ...credentials, PORT: "0" });
+    expect(run.code, output(run)).toBe(1);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    const problems = run.lines.filter((line) => line.level === "fatal" || line.level === "error");
+    expect(
+      problems.map((line) => line.msg),
+      output(run),
+    ).toEqual([refused(reason)]);
+    expect(output(run)).not.toContain("    at ");
+    expect(output(run)).not.toContain("not-the-password-x7");
+  });
+
+  it("ops without credentials prints one line and exits 1", async () => {
+    const result = await runOps(["keys", "list"], env());
+    expect(result.code, result.stderr).toBe(1);
+    expect(result.stderr).toBe(
+      `ops: ${refused("authorization violation: the server requires credentials and none were given (set NATS_USER and NATS_PASSWORD, NATS_TOKEN, NATS_CREDS or NATS_NKEY_SEED_FILE)")}\n`,
+    );
+  });
+
+  describe("each service with its own credentials", () => {
+    let key: string;
+    const sinks: VendorSink[] = [];
+    let gateway: RunningService;
+    const opsJson = async <T>(args: string[]): Promise<T> => {
+      const result = await runOps([...args, "--json"], env("ops"));
+      if (result.code !== 0) throw new Error(`ops ${args.join(" ")} exited ${result.code}: ${result.stderr}`);
+      return JSON.parse(result.stdout) as T;
+    };
+
+    beforeAll(async () => {
+      ({ key } = await opsJson<{ key: string }>(["keys", "create", "--name", "perm", "--scopes", "ingest,read"]));
+      sinks.push(await startVendorSink("webhook"), await startVendorSink("webhook", sinkScripts.always(400)));
+      for (const [name, sink] of [
+        ["hook", sinks[0]],
+        ["refuser", sinks[1]],
+      ] as const) {
+        const args = ["destinations", "add", name, "--type", "webhook", "--url", String(sink?.url), "--secret", "s3"];
+        const added = await runOps(args, env("ops"));
+        if (added.code !== 0) throw new Error(`destinations add exited ${added.code}: ${added.stderr}`);
+      }
+      running.push(await startService("consumer", env("consumer", { RETRY_DELAY_UNIT_MS: "10" })));
+      running.push(await startService("forwarder", env("forwarder", { RETRY_DELAY_UNIT_MS: "10" })));
+      gateway = await startService("gateway", env("gateway", { KEY_USAGE_FLUSH_MS: "200" }));
+      running.push(gateway);
+    });
+    afterAll(async () => {
+      for (const sink of sinks) await sink.close();
+    });
+
+    it("202, stored in PostgreSQL, forwarded, dead-lettered by the consumer and the forwarder, all seen by ops", async () => {
+      const batch = {
+        events: [
+          { event: "secured", user_id: "u1" },
+          { event: "secured", user_id: "poison-23514-p" },
+        ],
+      };
+      const accepted = await postJson(gateway.url, "/v1/events/batch", batch, { "x-api-key": key });
+      expect(accepted.status, JSON.stringify(accepted.body)).toBe(202);
+      const [healthy, poisoned] = accepted.body.ids as [string, string];
+      await waitFor("the healthy event to be stored", async () => (await storedCount(healthy)) === 1);
+      await sinks[0]?.waitForDelivered([healthy, poisoned]);
+      await waitFor("the poisoned event in the dead-letter queue", async () =>
+        (await opsJson<Array<{ event_id: string }>>(["dlq", "list"])).some((row) => row.event_id === poisoned),
+      );
+      await waitFor("the refused events in the refuser's dead letters", async () => {
+        const rows = await opsJson<Array<{ event_id: string }>>(["destinations", "dlq", "refuser", "list"]);
+        return rows.length === 2;
+      });
+      expect((await fetch(`${gateway.url}/readyz`)).status).toBe(200);
+      await waitFor(
+        "the key's last use to be recorded",
+        async () => (await opsJson<Array<{ last_used_at: string | null }>>(["keys", "list"]))[0]?.last_used_at,
+      );
+      for (const service of running) expect(permissionWarnings(service)).toEqual([]);
+    });
+  });
+
+  it("the gateway's credentials cannot write a key nor delete or empty a stream; the consumer's cannot ingest", async () => {
+    // As the operators' CLI and the services would have made them, whichever test ran first.
+    const admin = await connectAs("ops");
+    const adminJsm = await admin.jetstreamManager();
+    await provisionStreams(adminJsm, names, defaultStreamSettings);
+    const adminKeys = await openKeysBucket(admin.jetstream(), names.keysBucket);
+
+    const gateway = await connectAs("gateway");
+    const keys = await gateway.jetstream().views.kv(names.keysBucket);
+    const refusal = { code: "PERMISSIONS_VIOLATION" };
+    await expect(keys.put("intruder", JSON.stringify({ id: "intruder" }))).rejects.toMatchObject(refusal);
+    const gatewayJsm = await gateway.jetstreamManager();
+    await expect(gatewayJsm.streams.delete(names.eventsStream)).rejects.toMatchObject(refusal);
+    await expect(gatewayJsm.streams.purge(`KV_${names.keysBucket}`)).rejects.toMatchObject(refusal);
+    await expect(
+      gatewayJsm.streams.update(`KV_${names.keysBucket}`, { subjects: [`$KV.${names.keysBucket}.>`] }),
+    ).rejects.toMatchObject(refusal);
+    expect(await adminKeys.get("intruder")).toBeNull();
+
+    const before = (await adminJsm.streams.info(names.eventsStream)).state.last_seq;
+    const consumer = await connectAs("consumer");
+    await expect(consumer.jetstream().publish(names.eventsSubject, "{}")).rejects.toMatchObject(refusal);
+    expect((await adminJsm.streams.info(names.eventsStream)).state.last_seq).toBe(before);
+    expect((await adminJsm.streams.info(names.eventsStream)).config.name).toBe(names.eventsStream);
+  });
+});
+
+describe("NATS over TLS", () => {
+  let secured: SecuredNats;
+  const tlsNamespace = uniqueId("tls");
+  const tlsEnv = (extra: Record<string, string>) => ({
+    NATS_NAMESPACE: tlsNamespace,
+    DATABASE_URL: "postgres://postgres@127.0.0.1:1/none",
+    LOG_LEVEL: "info",
+    ...secured.credentials("gateway"),
+    ...extra,
+  });
+
+  beforeAll(async () => {
+    secured = await startSecuredNats(tlsNamespace, { tls: true });
+  });
+  afterAll(async () => {
+    await secured?.cleanup();
+  });
+
+  it("the gateway connects to tls:// with the server's CA in NATS_TLS_CA_FILE", async () => {
+    const gateway = await startService(
+      "gateway",
+      tlsEnv({ NATS_URL: `tls://127.0.0.1:${secured.port}`, NATS_TLS_CA_FILE: `${secured.dir}/ca.pem` }),
+    );
+    expect(await gateway.stop()).toBe(0);
+  });
+
+  it.each([
+    ["tls:// without the CA", () => `tls://127.0.0.1:${secured.port}`, /the server's TLS certificate is not trusted: /],
+    ["nats:// to a server that requires TLS, without the CA", () => `nats://127.0.0.1:${secured.port}`, /not trusted/],
+    ["tls:// to a server without TLS", () => nats.url.replace("nats://", "tls://"), /the server does not offer it$/],
+  ])("the gateway given %s stops with exit 1 and one line", async (_, url, reason) => {
+    const run = await runService("gateway", { ...tlsEnv({ NATS_URL: url() }), PORT: "0" });
+    expect(run.code, output(run)).toBe(1);
+    const fatal = run.lines.filter((line) => line.level === "fatal");
+    expect(fatal, output(run)).toHaveLength(1);
+    expect(String(fatal[0]?.msg)).toMatch(reason);
+    expect(output(run)).not.toContain("    at ");
+  });
+});
