@@ -4,7 +4,7 @@ import { matchedRoutes } from "hono/route";
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import type { GatewayEnv } from "./context.ts";
 import type { RequestObserver } from "./middleware/request-context.ts";
-import type { EventPublisher } from "./publisher.ts";
+import { type EventPublisher, PublishError, type PublishFailure, publishFailureReasons } from "./publisher.ts";
 
 /** The gateway's Prometheus metrics (PRODUCT.md §9); names are agreed with the alert rules, never renamed. */
 export interface GatewayMetrics {
@@ -17,6 +17,8 @@ export interface GatewayMetrics {
   /** Publishes awaiting their PubAck, counted by meteredPublisher; the gauge reads it at scrape time. */
   inFlight: { count: number };
   publishFailures: Counter;
+  /** The same failures by why; every reason's series exists from the start, at 0. */
+  publishFailuresByReason: Counter<"reason">;
   /** Segment messages left out of an accepted request (reported in its 200 body, which the SDKs ignore). */
   messagesRejected: Counter;
 }
@@ -64,12 +66,33 @@ export function createGatewayMetrics(registry: Registry = createMetricsRegistry(
       help: "Publishes JetStream did not acknowledge (each answered 503).",
       registers,
     }),
+    publishFailuresByReason: failuresByReason(registers),
     messagesRejected: new Counter({
       name: "evpipe_segment_messages_rejected_total",
       help: "Segment messages left out of their request for breaking a rule; the SDKs do not read the reasons.",
       registers,
     }),
   };
+}
+
+/** Label values of evpipe_publish_failures_by_reason_total: the publisher's reasons, and any other error. */
+type FailureLabel = PublishFailure | "other";
+const failureLabels: readonly FailureLabel[] = [...publishFailureReasons, "other"];
+
+function failuresByReason(registers: Registry[]): Counter<"reason"> {
+  const counter = new Counter({
+    name: "evpipe_publish_failures_by_reason_total",
+    help:
+      "Publishes not acknowledged, by reason: timeout (no PubAck within PUBLISH_TIMEOUT_MS), disconnected " +
+      "(the connection to NATS dropped or was down), cluster_changed (a server left or joined the NATS cluster " +
+      "while it awaited its PubAck), no_responders (no server took it: the stream has no leader, as during an " +
+      "election, or no stream captures the subject), refused (JetStream answered an error: stream full, not " +
+      "leader), overloaded (PUBLISH_MAX_IN_FLIGHT reached), other.",
+    labelNames: ["reason"],
+    registers,
+  });
+  for (const reason of failureLabels) counter.labels(reason).inc(0);
+  return counter;
 }
 
 /**
@@ -131,6 +154,7 @@ interface RouteMetrics {
  */
 export function meteredPublisher(publisher: EventPublisher, metrics: GatewayMetrics): EventPublisher {
   const { inFlight, publishDuration, eventsAccepted, publishFailures } = metrics;
+  const byReason = new Map(failureLabels.map((reason) => [reason, metrics.publishFailuresByReason.labels(reason)]));
   return {
     publish(events, requestId) {
       const started = performance.now();
@@ -145,6 +169,8 @@ export function meteredPublisher(publisher: EventPublisher, metrics: GatewayMetr
           inFlight.count--;
           publishDuration.observe(secondsSince(started));
           publishFailures.inc();
+          const reason: FailureLabel = (err instanceof PublishError && err.reason) || "other";
+          byReason.get(reason)?.inc();
           throw err;
         },
       );

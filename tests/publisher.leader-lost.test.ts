@@ -1,0 +1,144 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { createJetStreamPublisher } from "@evpipe/gateway/publisher";
+import { connectNats, createLogger, type EnvelopeEvent } from "@evpipe/shared";
+import { connect, type NatsConnection } from "nats";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "./support/free-port.ts";
+import { waitFor } from "./support/wait-for.ts";
+
+// Large, so that no assertion below can pass by waiting out the timeout.
+const timeoutMs = 10_000;
+const fastMs = timeoutMs / 5;
+const stream = "LEADER_LOST";
+const subject = "leader.lost";
+
+interface ClusterNode {
+  name: string;
+  url: string;
+  process: ChildProcess;
+  exited: Promise<unknown>;
+}
+
+const binary =
+  process.env.NATS_SERVER_BIN ?? (existsSync("/usr/sbin/nats-server") ? "/usr/sbin/nats-server" : "nats-server");
+const store = mkdtempSync(path.join(tmpdir(), "evp-leader-lost-"));
+let nodes: ClusterNode[] = [];
+let admin: NatsConnection;
+
+/** Three nats-servers with JetStream, routed to each other over loopback. */
+async function startCluster(): Promise<ClusterNode[]> {
+  const ports = await Promise.all([0, 1, 2].map(async () => ({ client: await freePort(), route: await freePort() })));
+  const routes = ports.map((port) => `nats-route://127.0.0.1:${port.route}`).join(",");
+  return Promise.all(
+    ports.map(async (port, index) => {
+      const name = `leader-lost-${index}`;
+      const args = ["-a", "127.0.0.1", "-p", String(port.client), "-n", name, "-js", "-sd", path.join(store, name)];
+      const cluster = ["--cluster_name", "leader-lost", "--cluster", `nats://127.0.0.1:${port.route}`];
+      const child = spawn(binary, [...args, ...cluster, "--routes", routes], { stdio: ["ignore", "ignore", "pipe"] });
+      let output = "";
+      child.stderr?.on("data", (chunk: Buffer) => {
+        output += chunk.toString();
+      });
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      await waitFor(`${name} to start`, () => /Server is ready/.test(output));
+      return { name, url: `nats://127.0.0.1:${port.client}`, process: child, exited };
+    }),
+  );
+}
+
+beforeAll(async () => {
+  nodes = await startCluster();
+  admin = await connect({ servers: nodes.map((node) => node.url) });
+  const jsm = await admin.jetstreamManager({ checkAPI: false });
+  // JetStream first elects its meta leader: until then adding a stream fails.
+  await waitFor(
+    "an R3 stream",
+    () => jsm.streams.add({ name: stream, subjects: [subject], num_replicas: 3, duplicate_window: 120e9 }),
+    { timeoutMs: 30_000, intervalMs: 250 },
+  );
+});
+
+afterAll(async () => {
+  await admin?.close();
+  for (const node of nodes) node.process.kill("SIGKILL");
+  await Promise.all(nodes.map((node) => node.exited));
+  rmSync(store, { recursive: true, force: true });
+});
+
+const events = (): EnvelopeEvent[] => [
+  { id: randomUUID(), event: "e", user_id: "u", received_at: new Date().toISOString(), request_id: "r", key_id: "k" },
+];
+
+describe("the JetStream publisher when the stream leader dies on another server of the cluster", () => {
+  it("fails the publishes it held at once, answers no responders fast during the election, and publishes after it", async () => {
+    const jsm = await admin.jetstreamManager();
+    const leaderName = await waitFor(
+      "the stream's leader",
+      async () => (await jsm.streams.info(stream)).cluster?.leader,
+    );
+    const leader = nodes.find((node) => node.name === leaderName) as ClusterNode;
+    const survivor = nodes.find((node) => node !== leader) as ClusterNode;
+    // The gateway's kind of connection, on a server that stays up: it sees no disconnect.
+    const log = createLogger({ service: "t", level: "silent" });
+    const nc = await connectNats({ servers: survivor.url, name: "leader-lost", log });
+    const publisher = createJetStreamPublisher({ nc, subject, timeoutMs, maxInFlight: 4096 });
+    await publisher.publish(events(), "warm");
+
+    // A stopped leader takes the routed messages and answers none: they are in flight when it dies.
+    leader.process.kill("SIGSTOP");
+    const held = Array.from({ length: 20 }, events);
+    const outcomes = Promise.allSettled(held.map((batch) => publisher.publish(batch, "held")));
+    await nc.flush();
+    const killAt = performance.now();
+    leader.process.kill("SIGKILL");
+    await leader.exited;
+    const settled = await outcomes;
+    const failedAfterMs = performance.now() - killAt;
+
+    expect(failedAfterMs).toBeLessThan(fastMs);
+    for (const outcome of settled) {
+      expect(outcome.status).toBe("rejected");
+      expect((outcome as PromiseRejectedResult).reason).toMatchObject({
+        name: "PublishError",
+        reason: "cluster_changed",
+        message: "the NATS cluster changed before the PubAck",
+      });
+    }
+
+    // Until a new leader is elected nobody takes the subject: each publish is answered at once.
+    const answers: Array<{ outcome: string; ms: number }> = [];
+    const accepted = await waitFor(
+      "a new leader to acknowledge",
+      async () => {
+        const started = performance.now();
+        const outcome = await publisher.publish(events(), "election").then(
+          () => "ok",
+          (err: Error & { reason?: string }) => `${err.reason}: ${err.message}`,
+        );
+        answers.push({ outcome, ms: performance.now() - started });
+        return outcome === "ok";
+      },
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
+    expect(accepted).toBe(true);
+    const summary = JSON.stringify(answers);
+    expect(Math.max(...answers.map((answer) => answer.ms)), summary).toBeLessThan(fastMs);
+    expect(
+      answers.every(({ outcome }) => outcome === "ok" || outcome.startsWith("no_responders: JetStream: 503")),
+      summary,
+    ).toBe(true);
+
+    // The client's retries, with the same ids: each held message stored once.
+    await Promise.all(held.map((batch) => publisher.publish(batch, "retry")));
+    await Promise.all(held.map((batch) => publisher.publish(batch, "retry again")));
+    // The warm-up, the first acknowledged during the election, and each held one once.
+    expect((await jsm.streams.info(stream)).state.messages).toBe(2 + held.length);
+
+    publisher.close();
+    await nc.close();
+  });
+});
