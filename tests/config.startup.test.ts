@@ -15,11 +15,8 @@ describe("configuration at start", () => {
       { ROLLUP_COMPACT_INTERVAL_MS: "10" },
       "ROLLUP_COMPACT_INTERVAL_MS: must be a whole number from 1000 to 86400000",
     ],
-    [
-      "consumer",
-      { DB_QUERY_TIMEOUT_MS: "30000", ACK_WAIT_MS: "30000" },
-      "DB_QUERY_TIMEOUT_MS: must be below ACK_WAIT_MS",
-    ],
+    ["consumer", { DB_QUERY_TIMEOUT_MS: "50" }, "DB_QUERY_TIMEOUT_MS: must be a whole number from 100 to 600000"],
+    ["gateway", { NATS_REPLICAS: "7" }, "NATS_REPLICAS: must be a whole number from 1 to 5"],
     [
       "consumer",
       { DATABASE_URL: "mysql://root:hunter2@db/x" },

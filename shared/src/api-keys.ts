@@ -3,6 +3,7 @@ import { crc32 } from "node:zlib";
 import type { KV } from "nats";
 import * as v from "valibot";
 import type { Logger } from "./logger.ts";
+import { openBucket, type Replication } from "./replication.ts";
 
 export const scopes = ["ingest", "read", "admin"] as const;
 export type Scope = (typeof scopes)[number];
@@ -105,8 +106,12 @@ export class KeyRing {
   }
 }
 
-export async function openKeysBucket(js: import("nats").JetStreamClient, bucket: string): Promise<KV> {
-  return js.views.kv(bucket, { history: 5 });
+export async function openKeysBucket(
+  js: import("nats").JetStreamClient,
+  bucket: string,
+  replication?: Replication,
+): Promise<KV> {
+  return openBucket(js, bucket, { history: 5 }, replication);
 }
 
 export function parseKeyRecord(data: Uint8Array): ApiKeyRecord {
@@ -239,8 +244,12 @@ export class KeyUsage {
   }
 }
 
-export async function openKeyUsageBucket(js: import("nats").JetStreamClient, bucket: string): Promise<KV> {
-  return js.views.kv(bucket, { history: 1 });
+export async function openKeyUsageBucket(
+  js: import("nats").JetStreamClient,
+  bucket: string,
+  replication?: Replication,
+): Promise<KV> {
+  return openBucket(js, bucket, { history: 1 }, replication);
 }
 
 export async function readKeyUsage(kv: KV): Promise<Map<string, string>> {

@@ -9,6 +9,7 @@ import {
 } from "nats";
 import * as v from "valibot";
 import type { StreamSettings } from "./nats.ts";
+import { openBucket, type Replication } from "./replication.ts";
 
 /** The tools a destination can forward to (PRODUCT.md §6, §7). */
 export const destinationTypes = ["webhook", "segment", "posthog", "mixpanel"] as const;
@@ -112,11 +113,17 @@ export const noDestinationStatus = (now: Date): DestinationStatus => ({
 
 const decodeJson = (data: Uint8Array): unknown => JSON.parse(new TextDecoder().decode(data));
 
-export const openDestinationsBucket = (js: JetStreamClient, names: DestinationNames): Promise<KV> =>
-  js.views.kv(names.bucket, { history: 5 });
+export const openDestinationsBucket = (
+  js: JetStreamClient,
+  names: DestinationNames,
+  replication?: Replication,
+): Promise<KV> => openBucket(js, names.bucket, { history: 5 }, replication);
 
-export const openDestinationStatusBucket = (js: JetStreamClient, names: DestinationNames): Promise<KV> =>
-  js.views.kv(names.statusBucket, { history: 1 });
+export const openDestinationStatusBucket = (
+  js: JetStreamClient,
+  names: DestinationNames,
+  replication?: Replication,
+): Promise<KV> => openBucket(js, names.statusBucket, { history: 1 }, replication);
 
 export function parseDestinationRecord(data: Uint8Array): DestinationRecord {
   return v.parse(destinationRecord, decodeJson(data));
@@ -161,6 +168,7 @@ export function destinationStreamConfigs(
       name: names.dlqStream,
       subjects: [names.dlqSubjects],
       storage: StorageType.File,
+      num_replicas: settings.replicas,
       retention: RetentionPolicy.Limits,
       // Full, it refuses the next dead letter: the forwarder gives that message back (uncounted) and retries, so
       // the backlog waits in EVENTS instead of filling the disk.
@@ -173,6 +181,7 @@ export function destinationStreamConfigs(
       name: names.replayStream,
       subjects: [names.replaySubjects],
       storage: StorageType.File,
+      num_replicas: settings.replicas,
       retention: RetentionPolicy.Workqueue,
       discard: DiscardPolicy.New,
       max_age: nanos(settings.dlqMaxAgeMs),

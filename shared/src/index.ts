@@ -18,5 +18,6 @@ export * from "./nats-auth.ts";
 export * from "./nats-connection.ts";
 export * from "./nats-permissions.ts";
 export * from "./parse.ts";
+export * from "./replication.ts";
 export * from "./service-config.ts";
 export * from "./shutdown.ts";

@@ -1,6 +1,7 @@
 import { connect, type JetStreamManager, type NatsConnection } from "nats";
 import type { Logger } from "./logger.ts";
 import { credentialsSource, type NatsAuth, natsConnectionOptions, noNatsAuth } from "./nats-auth.ts";
+import { whileJetStreamBusy } from "./replication.ts";
 
 const connectedState = new WeakMap<NatsConnection, boolean>();
 
@@ -154,6 +155,9 @@ export function natsRefusal(err: unknown, auth: NatsAuth = noNatsAuth): string |
   return undefined;
 }
 
+/** No responders on the JetStream API: the server runs without JetStream (not a passing state). */
+class JetStreamDisabled extends Error {}
+
 /**
  * The JetStream manager, or one line and exit 1 when the server runs without JetStream (a nats-server started
  * without `-js`): the likeliest first mistake, not a stack trace.
@@ -165,9 +169,18 @@ export async function jetStreamManagerOrExit(
   options: { timeout?: number } = {},
 ): Promise<JetStreamManager> {
   try {
-    return await nc.jetstreamManager(options);
+    // No answer in time: the cluster is electing its meta leader (a node just died); worth waiting for.
+    return await whileJetStreamBusy(
+      "checking JetStream",
+      () =>
+        nc.jetstreamManager(options).catch((err: unknown) => {
+          if ((err as { code?: unknown }).code === "503") throw new JetStreamDisabled();
+          throw err;
+        }),
+      log,
+    );
   } catch (err) {
-    if ((err as { code?: unknown }).code !== "503") throw err;
+    if (!(err instanceof JetStreamDisabled)) throw err;
     const where = natsUrlForLog(servers);
     log.fatal({ natsUrl: where }, `JetStream is not enabled on NATS at ${where}: start nats-server with -js`);
     process.exit(1);

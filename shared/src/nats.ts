@@ -1,6 +1,8 @@
 import { DiscardPolicy, type JetStreamManager, nanos, RetentionPolicy, StorageType, type StreamConfig } from "nats";
 import { integerVar } from "./config.ts";
+import type { Logger } from "./logger.ts";
 import type { NatsNames } from "./names.ts";
+import { updateStream, whileJetStreamBusy } from "./replication.ts";
 
 export interface StreamSettings {
   eventsMaxAgeMs: number;
@@ -9,6 +11,8 @@ export interface StreamSettings {
   duplicateWindowMs: number;
   /** The destinations' dead letters at most: a long vendor outage must not fill the disk EVENTS lives on. */
   destinationsDlqMaxBytes: number;
+  /** Copies of every stream and bucket: 1 on one server, 3 (or 5) on a cluster. */
+  replicas: number;
 }
 
 export const defaultStreamSettings: StreamSettings = {
@@ -17,6 +21,7 @@ export const defaultStreamSettings: StreamSettings = {
   dlqMaxAgeMs: 30 * 24 * 3600 * 1000,
   duplicateWindowMs: 2 * 60 * 1000,
   destinationsDlqMaxBytes: 1024 ** 3,
+  replicas: 1,
 };
 
 const hour = 3600 * 1000;
@@ -28,6 +33,8 @@ export const streamSettingsEnv = {
   // PRODUCT.md §4: at least two minutes, so a producer's retry after a 503 is deduplicated by JetStream.
   DUPLICATE_WINDOW_MS: integerVar(defaultStreamSettings.duplicateWindowMs, 120_000, 24 * hour),
   DESTINATIONS_DLQ_MAX_BYTES: integerVar(defaultStreamSettings.destinationsDlqMaxBytes, 1024 * 1024, 2 ** 50),
+  // JetStream places at most 5 replicas; a count above the cluster's size is refused at start.
+  NATS_REPLICAS: integerVar(defaultStreamSettings.replicas, 1, 5),
 };
 
 export function streamSettingsFrom(env: {
@@ -36,6 +43,7 @@ export function streamSettingsFrom(env: {
   DLQ_RETENTION_HOURS: number;
   DUPLICATE_WINDOW_MS: number;
   DESTINATIONS_DLQ_MAX_BYTES: number;
+  NATS_REPLICAS: number;
 }): StreamSettings {
   return {
     eventsMaxAgeMs: env.EVENTS_RETENTION_HOURS * hour,
@@ -43,6 +51,7 @@ export function streamSettingsFrom(env: {
     dlqMaxAgeMs: env.DLQ_RETENTION_HOURS * hour,
     duplicateWindowMs: env.DUPLICATE_WINDOW_MS,
     destinationsDlqMaxBytes: env.DESTINATIONS_DLQ_MAX_BYTES,
+    replicas: env.NATS_REPLICAS,
   };
 }
 
@@ -55,6 +64,7 @@ export function streamConfigs(
       name: names.eventsStream,
       subjects: [names.eventsSubject],
       storage: StorageType.File,
+      num_replicas: settings.replicas,
       retention: RetentionPolicy.Limits,
       // discard "new": a full stream refuses the publish (the gateway answers 503) instead of dropping old events.
       discard: DiscardPolicy.New,
@@ -66,6 +76,7 @@ export function streamConfigs(
       name: names.dlqStream,
       subjects: [names.dlqSubject],
       storage: StorageType.File,
+      num_replicas: settings.replicas,
       retention: RetentionPolicy.Limits,
       discard: DiscardPolicy.New,
       max_age: nanos(settings.dlqMaxAgeMs),
@@ -75,6 +86,7 @@ export function streamConfigs(
       name: names.dlqAuditStream,
       subjects: [names.dlqAuditSubject],
       storage: StorageType.File,
+      num_replicas: settings.replicas,
       retention: RetentionPolicy.Limits,
       // An audit trail of replays and purges: small, kept a year.
       max_age: nanos(365 * 24 * 3600 * 1000),
@@ -82,29 +94,39 @@ export function streamConfigs(
   ];
 }
 
-/** Creates the streams, or brings an existing stream's settings up to date. Idempotent. */
+/**
+ * Creates the streams, or brings an existing stream's settings up to date, its replica count included (a
+ * refused change is a ProvisionError). Idempotent. Scaling is logged on `log`.
+ */
 export async function provisionStreams(
   jsm: JetStreamManager,
   names: NatsNames,
   settings: StreamSettings,
+  log?: Logger,
 ): Promise<void> {
-  await provisionStreamConfigs(jsm, streamConfigs(names, settings));
+  await provisionStreamConfigs(jsm, streamConfigs(names, settings), log);
 }
 
-/** Creates each stream, or brings an existing one's settings up to date. Idempotent. */
+/** Creates each stream, or brings an existing one's settings (replicas too) up to date. Idempotent. */
 export async function provisionStreamConfigs(
   jsm: JetStreamManager,
   configs: ReadonlyArray<Partial<StreamConfig> & { name: string }>,
+  log?: Logger,
 ): Promise<void> {
   for (const config of configs) {
-    const existing = await jsm.streams.info(config.name).catch((err: unknown) => {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    });
+    const existing = await whileJetStreamBusy(
+      `reading stream ${config.name}`,
+      () =>
+        jsm.streams.info(config.name).catch((err: unknown) => {
+          if (isNotFound(err)) return undefined;
+          throw err;
+        }),
+      log,
+    );
     if (!existing) {
-      await jsm.streams.add(config);
+      await whileJetStreamBusy(`creating stream ${config.name}`, () => jsm.streams.add(config), log);
     } else {
-      await jsm.streams.update(config.name, { ...existing.config, ...config });
+      await updateStream(jsm, existing.config, config, log);
     }
   }
 }
@@ -119,14 +141,16 @@ export async function createMissingStreams(
   configs: ReadonlyArray<Partial<StreamConfig> & { name: string }>,
 ): Promise<void> {
   for (const config of configs) {
-    const exists = await jsm.streams.info(config.name).then(
-      () => true,
-      (err: unknown) => {
-        if (isNotFound(err)) return false;
-        throw err;
-      },
+    const exists = await whileJetStreamBusy(`reading stream ${config.name}`, () =>
+      jsm.streams.info(config.name).then(
+        () => true,
+        (err: unknown) => {
+          if (isNotFound(err)) return false;
+          throw err;
+        },
+      ),
     );
-    if (!exists) await jsm.streams.add(config);
+    if (!exists) await whileJetStreamBusy(`creating stream ${config.name}`, () => jsm.streams.add(config));
   }
 }
 

@@ -6,6 +6,7 @@ import {
   generateApiKey,
   type NatsNames,
   natsNames,
+  natsServers,
   openKeysBucket,
   provisionStreams,
   revokeKey,
@@ -67,7 +68,7 @@ export async function createTestPipeline(
   let keys: KV;
   try {
     await migrateToLatest(db);
-    nc = await connect({ servers: natsUrl, name: `tests-${namespace}` });
+    nc = await connect({ servers: natsServers(natsUrl), name: `tests-${namespace}` });
     jsm = await nc.jetstreamManager();
     js = nc.jetstream();
     // A small size cap keeps a leaked test stream from eating the machine's disk.

@@ -30,7 +30,11 @@ export interface RunningService {
 export type ServiceName = "gateway" | "consumer" | "forwarder";
 
 /** Starts `node services/<name>/src/main.ts` as its own process, exactly as `pnpm start:<name>` does. */
-export async function startService(name: ServiceName, env: Record<string, string>): Promise<RunningService> {
+export async function startService(
+  name: ServiceName,
+  env: Record<string, string>,
+  options: { readyTimeoutMs?: number } = {},
+): Promise<RunningService> {
   const child = spawn(process.execPath, [path.join(repoRoot, "services", name, "src", "main.ts")], {
     env: { ...process.env, PORT: "0", HEALTH_PORT: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -55,7 +59,12 @@ export async function startService(name: ServiceName, env: Record<string, string
     waitFor(
       `${name} to log ${what}`,
       () => {
-        if (exitCode !== undefined) throw new Error(`${name} exited with ${exitCode}: ${stderr.join("")}`);
+        if (exitCode !== undefined) {
+          const last = lines.slice(-5).map((line) => line.msg);
+          throw new Error(
+            `${name} exited with ${exitCode}: ${stderr.join("")}; its last log lines: ${JSON.stringify(last)}`,
+          );
+        }
         return lines.find(predicate);
       },
       { timeoutMs },
@@ -64,6 +73,7 @@ export async function startService(name: ServiceName, env: Record<string, string
   const ready = await waitForLog(
     "readiness",
     (line) => line.msg === "gateway listening" || line.msg === "health listening",
+    options.readyTimeoutMs,
   );
   const kill = async (signal: NodeJS.Signals) => {
     if (exitCode === undefined) child.kill(signal);

@@ -3,6 +3,7 @@ import {
   connectNats,
   createHealthApp,
   createLogger,
+  exitOnProvisionError,
   installShutdown,
   jetStreamManagerOrExit,
   listenOrExit,
@@ -38,7 +39,7 @@ const healthPort = await listenOrExit(health, config.healthPort, log);
 const names = natsNames(config.namespace);
 nc = await connectNats({ servers: config.natsUrl, auth: config.natsAuth, name: "evpipe-consumer", log });
 const jsm = await jetStreamManagerOrExit(nc, config.natsUrl, log);
-await provisionStreams(jsm, names, config.streams);
+await provisionStreams(jsm, names, config.streams, log).catch(exitOnProvisionError(log));
 const db = createDb({
   url: config.databaseUrl,
   maxConnections: config.consumerConcurrency + 1,
@@ -53,7 +54,10 @@ const compactionDb = createDb({
   onConnectionError: (err) => log.warn({ err }, "database connection lost"),
 });
 const js = nc.jetstream();
-const historyBucket = await openHistoryBucket(js, names, config.streams.eventsMaxAgeMs);
+const historyBucket = await openHistoryBucket(js, names, config.streams.eventsMaxAgeMs, {
+  replicas: config.streams.replicas,
+  log,
+}).catch(exitOnProvisionError(log));
 
 consumer = createConsumer({
   log,

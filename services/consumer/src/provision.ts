@@ -1,4 +1,4 @@
-import { isNotFound, type NatsNames } from "@evpipe/shared";
+import { isNotFound, type NatsNames, openBucket, type Replication } from "@evpipe/shared";
 import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager, type KV, nanos } from "nats";
 
 export interface WriterSettings {
@@ -31,6 +31,11 @@ export async function provisionWriterConsumer(jsm: JetStreamManager, names: Nats
 }
 
 /** The writer's failure history; an entry outlives its message by at most the EVENTS retention. */
-export async function openHistoryBucket(js: JetStreamClient, names: NatsNames, eventsMaxAgeMs: number): Promise<KV> {
-  return js.views.kv(names.writerHistoryBucket, { history: 1, ttl: eventsMaxAgeMs });
+export async function openHistoryBucket(
+  js: JetStreamClient,
+  names: NatsNames,
+  eventsMaxAgeMs: number,
+  replication: Replication,
+): Promise<KV> {
+  return openBucket(js, names.writerHistoryBucket, { history: 1, ttl: eventsMaxAgeMs }, replication);
 }

@@ -5,6 +5,7 @@ import {
   createMissingStreams,
   destinationNames,
   destinationStreamConfigs,
+  exitOnProvisionError,
   installShutdown,
   jetStreamManagerOrExit,
   kvHistoryStore,
@@ -12,6 +13,7 @@ import {
   loadConfigOrExit,
   natsConnected,
   natsNames,
+  openBucket,
   openDestinationStatusBucket,
   openDestinationsBucket,
   provisionStreamConfigs,
@@ -48,13 +50,23 @@ nc = await connectNats({ servers: config.natsUrl, auth: config.natsAuth, name: "
 const jsm = await jetStreamManagerOrExit(nc, config.natsUrl, log);
 // EVENTS and the writer's streams are the gateway's and the consumer's to configure: only created if missing.
 await createMissingStreams(jsm, streamConfigs(names, config.streams));
-await provisionStreamConfigs(jsm, destinationStreamConfigs(destinations, config.streams));
+await provisionStreamConfigs(jsm, destinationStreamConfigs(destinations, config.streams), log).catch(
+  exitOnProvisionError(log),
+);
 const js = nc.jetstream();
-const statusBoard = new StatusBoard(await openDestinationStatusBucket(js, destinations), log);
-const attemptsBucket = await js.views.kv(destinations.attemptsBucket, {
-  history: 1,
-  ttl: config.streams.eventsMaxAgeMs,
+const replication = { replicas: config.streams.replicas, log };
+const openBuckets = async () => ({
+  records: await openDestinationsBucket(js, destinations, replication),
+  status: await openDestinationStatusBucket(js, destinations, replication),
+  attempts: await openBucket(
+    js,
+    destinations.attemptsBucket,
+    { history: 1, ttl: config.streams.eventsMaxAgeMs },
+    replication,
+  ),
 });
+const buckets = await openBuckets().catch(exitOnProvisionError(log));
+const statusBoard = new StatusBoard(buckets.status, log);
 
 forwarder = createForwarder({
   log,
@@ -62,8 +74,8 @@ forwarder = createForwarder({
   jsm,
   names,
   destinations,
-  bucket: await openDestinationsBucket(js, destinations),
-  attempts: kvHistoryStore(attemptsBucket),
+  bucket: buckets.records,
+  attempts: kvHistoryStore(buckets.attempts),
   status: statusBoard,
   secretsKey: config.secretsKey,
   policy: { unitMs: config.retryDelayUnitMs, maxRetries: 5 },

@@ -2,6 +2,7 @@ import { createDb } from "@evpipe/db";
 import {
   connectNats,
   createLogger,
+  exitOnProvisionError,
   installShutdown,
   jetStreamManagerOrExit,
   KeyRing,
@@ -15,6 +16,7 @@ import {
   provisionStreams,
   streamsExist,
   watchKeys,
+  whileJetStreamBusy,
 } from "@evpipe/shared";
 import { createAdaptorServer } from "@hono/node-server";
 import { createApp } from "./app.ts";
@@ -28,14 +30,19 @@ const config = loadConfigOrExit("gateway", loadGatewayConfig);
 const log = createLogger({ service: "gateway", level: config.logLevel });
 const names = natsNames(config.namespace);
 const nc = await connectNats({ servers: config.natsUrl, auth: config.natsAuth, name: "evpipe-gateway", log });
-await provisionStreams(await jetStreamManagerOrExit(nc, config.natsUrl, log), names, config.streams);
-const probeJsm = await nc.jetstreamManager({ timeout: 1000 });
+const replication = { replicas: config.streams.replicas, log };
+await provisionStreams(await jetStreamManagerOrExit(nc, config.natsUrl, log), names, config.streams, log).catch(
+  exitOnProvisionError(log),
+);
+// Readiness only: no API check at start, which would stop a gateway started during a leader election.
+const probeJsm = await nc.jetstreamManager({ timeout: 1000, checkAPI: false });
 const js = nc.jetstream();
 
 const keys = new KeyRing();
-const keyWatch = await watchKeys(await openKeysBucket(js, names.keysBucket), keys, log);
+const keysBucket = await openKeysBucket(js, names.keysBucket, replication).catch(exitOnProvisionError(log));
+const keyWatch = await whileJetStreamBusy("watching the keys", () => watchKeys(keysBucket, keys, log), log);
 const usage = new KeyUsage();
-const usageBucket = await openKeyUsageBucket(js, names.keyUsageBucket);
+const usageBucket = await openKeyUsageBucket(js, names.keyUsageBucket, replication).catch(exitOnProvisionError(log));
 const flushUsage = () =>
   usage.flush(usageBucket).catch((err: unknown) => log.warn({ err }, "could not record key usage; will retry"));
 const usageTimer = setInterval(flushUsage, config.keyUsageFlushMs);

@@ -31,6 +31,7 @@ import { type DlqContext, type DlqTarget, dlqCommand, dlqUsage } from "./dlq/com
 import { keysCommand, keysUsage } from "./keys.ts";
 import { natsConfigCommand, natsConfigUsage } from "./nats-config.ts";
 import { connectOnce, permissionRefusal } from "./nats-connect.ts";
+import { provisionCommand, provisionUsage } from "./provision.ts";
 import { rollupsCommand, rollupsUsage } from "./rollups.ts";
 
 const groupUsage: Record<string, string> = {
@@ -39,6 +40,7 @@ const groupUsage: Record<string, string> = {
   rollups: rollupsUsage,
   destinations: destinationsUsage,
   "nats-config": natsConfigUsage,
+  provision: provisionUsage,
 };
 const usage = `usage:\n${Object.values(groupUsage).join("\n")}`;
 
@@ -162,6 +164,19 @@ async function main(argv: string[]): Promise<void> {
         break;
       case "nats-config":
         natsConfigCommand(rest, env.NATS_NAMESPACE, print);
+        break;
+      case "provision":
+        await provisionCommand(
+          rest,
+          {
+            connection: nats.connection,
+            names: nats.names,
+            destinations: destinationNames(env.NATS_NAMESPACE),
+            settings: streamSettingsFrom(env),
+            log: createLogger({ service: "ops", level: env.LOG_LEVEL }, pino.destination(2)),
+          },
+          print,
+        );
         break;
       case "rollups":
         await rollupsCommand(

@@ -1,0 +1,81 @@
+import { parseArgs } from "node:util";
+import {
+  type DestinationNames,
+  destinationStreamConfigs,
+  type Logger,
+  type NatsNames,
+  openBucket,
+  ProvisionError,
+  provisionStreamConfigs,
+  type StreamSettings,
+  streamConfigs,
+} from "@evpipe/shared";
+import type { NatsConnection } from "nats";
+import { CliError, usageExit } from "./cli-error.ts";
+import { formatTable } from "./table.ts";
+
+export const provisionUsage = "pnpm ops provision [--json]";
+
+/** A change JetStream refused (more replicas than servers) is the operator's to mend: one line, exit 1. */
+function asCliError(err: unknown): never {
+  if (err instanceof ProvisionError) throw new CliError(err.message);
+  throw err;
+}
+
+export interface ProvisionContext {
+  connection: () => Promise<NatsConnection>;
+  names: NatsNames;
+  destinations: DestinationNames;
+  settings: StreamSettings;
+  log: Logger;
+}
+
+/**
+ * Every stream and bucket of the project, created or brought to the settings in the environment (NATS_REPLICAS
+ * included): what the services do at start, for a secured server where only the ops user may change the keys
+ * and destinations buckets (the gateway and the forwarder may only read them).
+ */
+export async function provisionCommand(
+  args: string[],
+  context: ProvisionContext,
+  print: (line: string) => void,
+): Promise<void> {
+  let values: { json?: boolean };
+  try {
+    ({ values } = parseArgs({ args, options: { json: { type: "boolean" } }, strict: true }));
+  } catch (err) {
+    throw new CliError(`${(err as Error).message}\nusage: ${provisionUsage}`, usageExit);
+  }
+  const { names, destinations, settings, log } = context;
+  const nc = await context.connection();
+  const jsm = await nc.jetstreamManager();
+  const js = nc.jetstream();
+  const configs = [...streamConfigs(names, settings), ...destinationStreamConfigs(destinations, settings)];
+  await provisionStreamConfigs(jsm, configs, log).catch(asCliError);
+  const replication = { replicas: settings.replicas, log };
+  const kept = { history: 1, ttl: settings.eventsMaxAgeMs };
+  const buckets: Array<[string, { history: number; ttl?: number }]> = [
+    [names.keysBucket, { history: 5 }],
+    [names.keyUsageBucket, { history: 1 }],
+    [names.writerHistoryBucket, kept],
+    [destinations.bucket, { history: 5 }],
+    [destinations.statusBucket, { history: 1 }],
+    [destinations.attemptsBucket, kept],
+  ];
+  for (const [bucket, options] of buckets) await openBucket(js, bucket, options, replication).catch(asCliError);
+
+  const rows: Array<{ stream: string; replicas: number; leader: string }> = [];
+  for (const stream of [...configs.map((config) => config.name), ...buckets.map(([bucket]) => `KV_${bucket}`)]) {
+    const info = await jsm.streams.info(stream);
+    rows.push({ stream, replicas: info.config.num_replicas, leader: info.cluster?.leader ?? "" });
+  }
+  if (values.json) {
+    print(JSON.stringify(rows));
+    return;
+  }
+  const table = formatTable(
+    ["stream", "replicas", "leader"],
+    rows.map((row) => [row.stream, String(row.replicas), row.leader]),
+  );
+  for (const line of table) print(line);
+}

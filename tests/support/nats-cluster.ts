@@ -1,0 +1,130 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { connect } from "nats";
+import { freePort } from "./free-port.ts";
+import { waitFor } from "./wait-for.ts";
+
+export interface ClusterNode {
+  readonly name: string;
+  readonly url: string;
+  readonly running: boolean;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts it again on the same ports with the same store. */
+  restart(): Promise<void>;
+}
+
+export interface NatsCluster {
+  readonly nodes: readonly ClusterNode[];
+  /** Every node's client URL, comma-separated: what NATS_URL takes. */
+  readonly seeds: string;
+  node(name: string): ClusterNode;
+  /** Waits until JetStream has a meta leader again and every node is a current peer. */
+  waitForJetStream(timeoutMs?: number): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+function natsServerBinary(): string {
+  return process.env.NATS_SERVER_BIN ?? (existsSync("/usr/sbin/nats-server") ? "/usr/sbin/nats-server" : "nats-server");
+}
+
+/**
+ * Three (or `size`) nats-server processes of the machine's binary, clustered over loopback routes with
+ * JetStream, each with its own store directory: a RAFT cluster like a production one, on one machine.
+ */
+export async function startNatsCluster(size = 3): Promise<NatsCluster> {
+  const clusterName = `evp-${process.pid}-${Date.now().toString(36)}`;
+  const ports = await Promise.all(
+    Array.from({ length: size }, async () => ({ client: await freePort(), route: await freePort() })),
+  );
+  const routes = ports.map((port) => `nats-route://127.0.0.1:${port.route}`).join(",");
+  const nodes = ports.map((port, index) => clusterNode(`n${index + 1}-${clusterName}`, port, clusterName, routes));
+  await Promise.all(nodes.map((node) => node.restart()));
+  const cluster: NatsCluster = {
+    nodes,
+    seeds: nodes.map((node) => node.url).join(","),
+    node: (name) => {
+      const found = nodes.find((node) => node.name === name);
+      if (!found) throw new Error(`no node ${name} in ${nodes.map((node) => node.name).join(", ")}`);
+      return found;
+    },
+    waitForJetStream: (timeoutMs = 30_000) => waitForMetaLeader(cluster, timeoutMs),
+    async cleanup() {
+      await Promise.all(nodes.map((node) => node.kill("SIGKILL")));
+      for (const node of nodes) (node as ClusterNode & { removeStore(): void }).removeStore();
+    },
+  };
+  await cluster.waitForJetStream();
+  return cluster;
+}
+
+function clusterNode(
+  name: string,
+  ports: { client: number; route: number },
+  clusterName: string,
+  routes: string,
+): ClusterNode & { removeStore(): void } {
+  const storeDir = mkdtempSync(path.join(tmpdir(), "evp-nats-cluster-"));
+  let child: ChildProcess | undefined;
+  const running = () => child !== undefined && child.exitCode === null && child.signalCode === null;
+  const args = [
+    ["-a", "127.0.0.1", "-p", String(ports.client), "-n", name, "-js", "-sd", storeDir],
+    ["--cluster_name", clusterName, "--cluster", `nats://127.0.0.1:${ports.route}`, "--routes", routes],
+  ].flat();
+  return {
+    name,
+    url: `nats://127.0.0.1:${ports.client}`,
+    get running() {
+      return running();
+    },
+    async kill(signal: NodeJS.Signals = "SIGKILL") {
+      const proc = child;
+      if (!proc || !running()) return;
+      const exited = new Promise((resolve) => proc.once("exit", resolve));
+      proc.kill(signal);
+      await exited;
+    },
+    async restart() {
+      if (running()) return;
+      const proc = spawn(natsServerBinary(), args, { stdio: ["ignore", "ignore", "pipe"] });
+      child = proc;
+      let output = "";
+      proc.stderr?.on("data", (chunk: Buffer) => {
+        // Only the start-up lines are needed; a long run must not keep every log line.
+        if (output.length < 64 * 1024) output += chunk.toString();
+      });
+      await waitFor(
+        `nats-server ${name} to start`,
+        () => {
+          if (proc.exitCode !== null) throw new Error(`nats-server ${name} exited: ${output}`);
+          return /Server is ready/.test(output);
+        },
+        { timeoutMs: 15_000 },
+      );
+    },
+    removeStore: () => rmSync(storeDir, { recursive: true, force: true }),
+  };
+}
+
+async function waitForMetaLeader(cluster: NatsCluster, timeoutMs: number): Promise<void> {
+  const running = cluster.nodes.filter((node) => node.running);
+  await waitFor(
+    "the NATS cluster to elect a JetStream meta leader",
+    async () => {
+      const nc = await connect({ servers: running.map((node) => node.url), timeout: 2000 }).catch(() => undefined);
+      if (!nc) return false;
+      try {
+        // Account info is answered only once the meta group has a leader.
+        const jsm = await nc.jetstreamManager({ timeout: 2000 });
+        await jsm.getAccountInfo();
+        return true;
+      } catch {
+        return false;
+      } finally {
+        await nc.close();
+      }
+    },
+    { timeoutMs },
+  );
+}
