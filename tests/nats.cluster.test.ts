@@ -117,7 +117,7 @@ describe("a three-node JetStream cluster with NATS_REPLICAS=3", () => {
     expect(services.some((service) => service.lines.some((line) => line.msg === scaled))).toBe(true);
   });
 
-  it("refuses more replicas than servers with one line naming the stream, at a service's start and in ops", async () => {
+  it("refuses more replicas than servers, and a scale-down nobody asked for, with one line naming the stream", async () => {
     const gateway = await runService("gateway", pipeline.serviceEnv({ ...clusterEnv, NATS_REPLICAS: "5" }));
     expect(gateway.code).toBe(1);
     const fatal = gateway.lines.filter((line) => line.level === "fatal");
@@ -127,6 +127,12 @@ describe("a three-node JetStream cluster with NATS_REPLICAS=3", () => {
           `^stream ${pipeline.names.eventsStream} has 3 replica\\(s\\) and NATS_REPLICAS asks for 5; JetStream refused`,
         ),
       ),
+    ]);
+    // Started without the cluster's settings, a service stops rather than drop the copies.
+    const unset = await runService("gateway", pipeline.serviceEnv({ PUBLISH_TIMEOUT_MS: "2000" }));
+    expect(unset.code).toBe(1);
+    expect(unset.lines.filter((line) => line.level === "fatal").map((line) => line.msg)).toEqual([
+      `stream ${pipeline.names.eventsStream} has 3 replicas and NATS_REPLICAS is not set (1 by default): set NATS_REPLICAS=3 to keep them, or NATS_REPLICAS=1 to scale it down`,
     ]);
     const ops = await runOps(["provision"], pipeline.serviceEnv({ NATS_REPLICAS: "5" }));
     expect(ops.code, ops.stderr).toBe(1);

@@ -1,8 +1,10 @@
 import { DiscardPolicy, type JetStreamManager, nanos, RetentionPolicy, StorageType, type StreamConfig } from "nats";
+import * as v from "valibot";
 import { integerVar } from "./config.ts";
 import type { Logger } from "./logger.ts";
 import type { NatsNames } from "./names.ts";
-import { updateStream, whileJetStreamBusy } from "./replication.ts";
+import { wholeNumberText } from "./parse.ts";
+import { type ProvisionOptions, updateStream, whileJetStreamBusy } from "./replication.ts";
 
 export interface StreamSettings {
   eventsMaxAgeMs: number;
@@ -13,6 +15,8 @@ export interface StreamSettings {
   destinationsDlqMaxBytes: number;
   /** Copies of every stream and bucket: 1 on one server, 3 (or 5) on a cluster. */
   replicas: number;
+  /** NATS_REPLICAS was given: a count below an existing stream's scales it down (see ProvisionOptions). */
+  scaleDown: boolean;
 }
 
 export const defaultStreamSettings: StreamSettings = {
@@ -22,6 +26,7 @@ export const defaultStreamSettings: StreamSettings = {
   duplicateWindowMs: 2 * 60 * 1000,
   destinationsDlqMaxBytes: 1024 ** 3,
   replicas: 1,
+  scaleDown: false,
 };
 
 const hour = 3600 * 1000;
@@ -34,7 +39,7 @@ export const streamSettingsEnv = {
   DUPLICATE_WINDOW_MS: integerVar(defaultStreamSettings.duplicateWindowMs, 120_000, 24 * hour),
   DESTINATIONS_DLQ_MAX_BYTES: integerVar(defaultStreamSettings.destinationsDlqMaxBytes, 1024 * 1024, 2 ** 50),
   // JetStream places at most 5 replicas; a count above the cluster's size is refused at start.
-  NATS_REPLICAS: integerVar(defaultStreamSettings.replicas, 1, 5),
+  NATS_REPLICAS: v.optional(wholeNumberText(1, 5)),
 };
 
 export function streamSettingsFrom(env: {
@@ -43,7 +48,7 @@ export function streamSettingsFrom(env: {
   DLQ_RETENTION_HOURS: number;
   DUPLICATE_WINDOW_MS: number;
   DESTINATIONS_DLQ_MAX_BYTES: number;
-  NATS_REPLICAS: number;
+  NATS_REPLICAS?: number | undefined;
 }): StreamSettings {
   return {
     eventsMaxAgeMs: env.EVENTS_RETENTION_HOURS * hour,
@@ -51,7 +56,8 @@ export function streamSettingsFrom(env: {
     dlqMaxAgeMs: env.DLQ_RETENTION_HOURS * hour,
     duplicateWindowMs: env.DUPLICATE_WINDOW_MS,
     destinationsDlqMaxBytes: env.DESTINATIONS_DLQ_MAX_BYTES,
-    replicas: env.NATS_REPLICAS,
+    replicas: env.NATS_REPLICAS ?? defaultStreamSettings.replicas,
+    scaleDown: env.NATS_REPLICAS !== undefined,
   };
 }
 
@@ -104,15 +110,16 @@ export async function provisionStreams(
   settings: StreamSettings,
   log?: Logger,
 ): Promise<void> {
-  await provisionStreamConfigs(jsm, streamConfigs(names, settings), log);
+  await provisionStreamConfigs(jsm, streamConfigs(names, settings), { log, scaleDown: settings.scaleDown });
 }
 
 /** Creates each stream, or brings an existing one's settings (replicas too) up to date. Idempotent. */
 export async function provisionStreamConfigs(
   jsm: JetStreamManager,
   configs: ReadonlyArray<Partial<StreamConfig> & { name: string }>,
-  log?: Logger,
+  options: ProvisionOptions = {},
 ): Promise<void> {
+  const { log } = options;
   for (const config of configs) {
     const existing = await whileJetStreamBusy(
       `reading stream ${config.name}`,
@@ -126,7 +133,7 @@ export async function provisionStreamConfigs(
     if (!existing) {
       await whileJetStreamBusy(`creating stream ${config.name}`, () => jsm.streams.add(config), log);
     } else {
-      await updateStream(jsm, existing.config, config, log);
+      await updateStream(jsm, existing.config, config, options);
     }
   }
 }

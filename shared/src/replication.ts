@@ -1,16 +1,33 @@
 import type { JetStreamClient, JetStreamManager, KV, KvOptions, StreamConfig } from "nats";
 import type { Logger } from "./logger.ts";
+import type { StreamSettings } from "./nats.ts";
 
 /** A stream or bucket could not be brought to the configuration the service was started with. */
 export class ProvisionError extends Error {
   override name = "ProvisionError";
 }
 
-/** How many copies of each stream and bucket the cluster keeps (NATS_REPLICAS), and where changes are logged. */
-export interface Replication {
-  replicas: number;
-  log: Logger;
+/** How provisioning treats an existing stream's replica count, and where it logs a change. */
+export interface ProvisionOptions {
+  log?: Logger;
+  /**
+   * NATS_REPLICAS was set: a count below a stream's is a scale-down to carry out. Unset (1 by default), it is more
+   * likely a process started without the cluster's settings, and the start stops instead of dropping copies.
+   */
+  scaleDown?: boolean;
 }
+
+/** How many copies of each stream and bucket the cluster keeps (NATS_REPLICAS). */
+export interface Replication extends ProvisionOptions {
+  replicas: number;
+}
+
+/** The replication a service's stream settings ask for. */
+export const replicationOf = (settings: StreamSettings, log: Logger): Replication => ({
+  replicas: settings.replicas,
+  scaleDown: settings.scaleDown,
+  log,
+});
 
 /**
  * Updates an existing stream to `wanted`. A replica count that differs is changed (JetStream scales a stream
@@ -22,10 +39,16 @@ export async function updateStream(
   jsm: JetStreamManager,
   existing: StreamConfig,
   wanted: Partial<StreamConfig>,
-  log?: Logger,
+  options: ProvisionOptions = {},
 ): Promise<void> {
+  const { log } = options;
   const from = existing.num_replicas;
   const to = wanted.num_replicas ?? from;
+  if (to < from && !options.scaleDown) {
+    throw new ProvisionError(
+      `stream ${existing.name} has ${from} replicas and NATS_REPLICAS is not set (1 by default): set NATS_REPLICAS=${from} to keep them, or NATS_REPLICAS=${to} to scale it down`,
+    );
+  }
   try {
     await whileJetStreamBusy(
       `updating stream ${existing.name}`,
@@ -93,7 +116,7 @@ export async function openBucket(
   const { streamInfo } = await whileJetStreamBusy(`reading bucket ${name}`, () => kv.status(), log);
   if (streamInfo.config.num_replicas !== replication.replicas) {
     const jsm = await js.jetstreamManager();
-    await updateStream(jsm, streamInfo.config, { num_replicas: replication.replicas }, log);
+    await updateStream(jsm, streamInfo.config, { num_replicas: replication.replicas }, replication);
   }
   return kv;
 }

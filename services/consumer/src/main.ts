@@ -11,6 +11,7 @@ import {
   natsConnected,
   natsNames,
   provisionStreams,
+  replicationOf,
 } from "@evpipe/shared";
 import { createAdaptorServer } from "@hono/node-server";
 import type { NatsConnection } from "nats";
@@ -54,10 +55,12 @@ const compactionDb = createDb({
   onConnectionError: (err) => log.warn({ err }, "database connection lost"),
 });
 const js = nc.jetstream();
-const historyBucket = await openHistoryBucket(js, names, config.streams.eventsMaxAgeMs, {
-  replicas: config.streams.replicas,
-  log,
-}).catch(exitOnProvisionError(log));
+const historyBucket = await openHistoryBucket(
+  js,
+  names,
+  config.streams.eventsMaxAgeMs,
+  replicationOf(config.streams, log),
+).catch(exitOnProvisionError(log));
 
 consumer = createConsumer({
   log,

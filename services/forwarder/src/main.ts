@@ -17,6 +17,7 @@ import {
   openDestinationStatusBucket,
   openDestinationsBucket,
   provisionStreamConfigs,
+  replicationOf,
   streamConfigs,
 } from "@evpipe/shared";
 import { createAdaptorServer } from "@hono/node-server";
@@ -50,11 +51,11 @@ nc = await connectNats({ servers: config.natsUrl, auth: config.natsAuth, name: "
 const jsm = await jetStreamManagerOrExit(nc, config.natsUrl, log);
 // EVENTS and the writer's streams are the gateway's and the consumer's to configure: only created if missing.
 await createMissingStreams(jsm, streamConfigs(names, config.streams));
-await provisionStreamConfigs(jsm, destinationStreamConfigs(destinations, config.streams), log).catch(
+const replication = replicationOf(config.streams, log);
+await provisionStreamConfigs(jsm, destinationStreamConfigs(destinations, config.streams), replication).catch(
   exitOnProvisionError(log),
 );
 const js = nc.jetstream();
-const replication = { replicas: config.streams.replicas, log };
 const openBuckets = async () => ({
   records: await openDestinationsBucket(js, destinations, replication),
   status: await openDestinationStatusBucket(js, destinations, replication),

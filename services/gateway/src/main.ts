@@ -14,6 +14,7 @@ import {
   openKeysBucket,
   openKeyUsageBucket,
   provisionStreams,
+  replicationOf,
   streamsExist,
   watchKeys,
   whileJetStreamBusy,
@@ -30,7 +31,7 @@ const config = loadConfigOrExit("gateway", loadGatewayConfig);
 const log = createLogger({ service: "gateway", level: config.logLevel });
 const names = natsNames(config.namespace);
 const nc = await connectNats({ servers: config.natsUrl, auth: config.natsAuth, name: "evpipe-gateway", log });
-const replication = { replicas: config.streams.replicas, log };
+const replication = replicationOf(config.streams, log);
 await provisionStreams(await jetStreamManagerOrExit(nc, config.natsUrl, log), names, config.streams, log).catch(
   exitOnProvisionError(log),
 );

@@ -7,6 +7,7 @@ import {
   openBucket,
   ProvisionError,
   provisionStreamConfigs,
+  replicationOf,
   type StreamSettings,
   streamConfigs,
 } from "@evpipe/shared";
@@ -51,8 +52,8 @@ export async function provisionCommand(
   const jsm = await nc.jetstreamManager();
   const js = nc.jetstream();
   const configs = [...streamConfigs(names, settings), ...destinationStreamConfigs(destinations, settings)];
-  await provisionStreamConfigs(jsm, configs, log).catch(asCliError);
-  const replication = { replicas: settings.replicas, log };
+  const replication = replicationOf(settings, log);
+  await provisionStreamConfigs(jsm, configs, replication).catch(asCliError);
   const kept = { history: 1, ttl: settings.eventsMaxAgeMs };
   const buckets: Array<[string, { history: number; ttl?: number }]> = [
     [names.keysBucket, { history: 5 }],
