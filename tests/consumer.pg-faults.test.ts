@@ -1,8 +1,9 @@
 import { verifyRollups } from "@evpipe/db";
 import { sql } from "kysely";
 import { afterAll, describe, expect, it } from "vitest";
+import { startBatchLoad } from "./support/batch-load.ts";
 import { readDeadLetters } from "./support/dead-letters.ts";
-import { type BatchAccepted, events, postJson } from "./support/http.ts";
+import { type BatchAccepted, postJson } from "./support/http.ts";
 import { usePipelineServices } from "./support/pipeline-services.ts";
 import { installPoisonTrigger } from "./support/poison.ts";
 import { startService } from "./support/processes.ts";
@@ -25,31 +26,7 @@ afterAll(async () => {
   await load?.stop().catch(() => undefined);
 });
 
-/** Four producers sending 50-event batches back to back until stopped; resolves with every accepted id. */
-function startLoad() {
-  const accepted: string[] = [];
-  let running = true;
-  const producers = Array.from({ length: 4 }, async () => {
-    while (running) {
-      const res = await postJson<BatchAccepted>(
-        services.gateway.url,
-        "/v1/events/batch",
-        { events: events(50, "load") },
-        { "x-api-key": services.key },
-      );
-      expect(res.status, JSON.stringify(res.body)).toBe(202);
-      accepted.push(...res.body.ids);
-    }
-  });
-  return {
-    accepted,
-    async stop() {
-      running = false;
-      await Promise.all(producers);
-      return accepted;
-    },
-  };
-}
+const startLoad = () => startBatchLoad({ gatewayUrl: services.gateway.url, key: services.key, prefix: "load" });
 
 function count(outcome: string): number {
   if (services.consumer.child.exitCode !== null)

@@ -2,7 +2,8 @@ import { verifyRollups } from "@evpipe/db";
 import { sql } from "kysely";
 import { afterAll, describe, expect, it } from "vitest";
 import { loadConsumerConfig } from "../services/consumer/src/config.ts";
-import { type BatchAccepted, events, postJson } from "./support/http.ts";
+import { startBatchLoad } from "./support/batch-load.ts";
+import { type BatchAccepted, postJson } from "./support/http.ts";
 import { usePipelineServices } from "./support/pipeline-services.ts";
 import { type LogLine, type RunningService, startService } from "./support/processes.ts";
 import { waitFor } from "./support/wait-for.ts";
@@ -29,31 +30,7 @@ async function startConsumer(env: Record<string, string>) {
   return consumer;
 }
 
-/** Four producers sending 50-event batches back to back until stopped; resolves with every accepted id. */
-function startLoad() {
-  const accepted: string[] = [];
-  let sending = true;
-  const producers = Array.from({ length: 4 }, async () => {
-    while (sending) {
-      const res = await postJson<BatchAccepted>(
-        services.gateway.url,
-        "/v1/events/batch",
-        { events: events(50, "takeover") },
-        { "x-api-key": services.key },
-      );
-      expect(res.status, JSON.stringify(res.body)).toBe(202);
-      accepted.push(...res.body.ids);
-    }
-  });
-  return {
-    accepted,
-    async stop() {
-      sending = false;
-      await Promise.all(producers);
-      return accepted;
-    },
-  };
-}
+const startLoad = () => startBatchLoad({ gatewayUrl: services.gateway.url, key: services.key, prefix: "takeover" });
 
 const storedLines = (consumer: RunningService) => consumer.lines.filter((line) => line.outcome === "stored");
 const lineTime = (line: LogLine) => Date.parse(line.time as string);

@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { createDb, dropDatabase } from "@evpipe/db";
-import { destinationNames, generateApiKey, natsNames, openKeysBucket, storeKeyRecord } from "@evpipe/shared";
+import { generateApiKey, natsNames, openKeysBucket, projectStreams, storeKeyRecord } from "@evpipe/shared";
 import { sql } from "kysely";
 import { connect } from "nats";
 import { afterAll, describe, expect, inject, it } from "vitest";
@@ -14,7 +14,6 @@ import { waitFor } from "./support/wait-for.ts";
 const repoRoot = path.resolve(import.meta.dirname, "..");
 const namespace = uniqueId("st");
 const names = natsNames(namespace);
-const destinations = destinationNames(namespace);
 const databaseUrl = (() => {
   const url = new URL(inject("databaseUrl"));
   url.pathname = `/evp_${namespace}`;
@@ -35,24 +34,9 @@ afterAll(async () => {
   }
   const nc = await connect({ servers: inject("natsUrl") });
   const jsm = await nc.jetstreamManager();
-  for (const stream of [
-    names.eventsStream,
-    names.dlqStream,
-    names.dlqAuditStream,
-    destinations.dlqStream,
-    destinations.replayStream,
-  ]) {
+  const { streams, buckets } = projectStreams(namespace);
+  for (const stream of [...streams, ...buckets.map((bucket) => `KV_${bucket}`)]) {
     await jsm.streams.delete(stream).catch(() => undefined);
-  }
-  for (const bucket of [
-    names.keysBucket,
-    names.keyUsageBucket,
-    names.writerHistoryBucket,
-    destinations.bucket,
-    destinations.statusBucket,
-    destinations.attemptsBucket,
-  ]) {
-    await jsm.streams.delete(`KV_${bucket}`).catch(() => undefined);
   }
   await nc.close();
   await dropDatabase(databaseUrl);

@@ -8,6 +8,7 @@ import {
   type StreamConfig,
 } from "nats";
 import * as v from "valibot";
+import { natsNames } from "./names.ts";
 import type { StreamSettings } from "./nats.ts";
 import { openBucket, type Replication } from "./replication.ts";
 
@@ -87,6 +88,29 @@ export function destinationNames(namespace?: string) {
   };
 }
 export type DestinationNames = ReturnType<typeof destinationNames>;
+
+/** Every stream and key-value bucket of one namespace: the writer's, the keys' and the destinations'. */
+export function projectStreams(namespace?: string): { streams: string[]; buckets: string[] } {
+  const names = natsNames(namespace);
+  const destinations = destinationNames(namespace);
+  return {
+    streams: [
+      names.eventsStream,
+      names.dlqStream,
+      names.dlqAuditStream,
+      destinations.dlqStream,
+      destinations.replayStream,
+    ],
+    buckets: [
+      names.keysBucket,
+      names.keyUsageBucket,
+      names.writerHistoryBucket,
+      destinations.bucket,
+      destinations.statusBucket,
+      destinations.attemptsBucket,
+    ],
+  };
+}
 
 /**
  * What the forwarder last reported of one destination, in the status bucket keyed by name. Counts are events

@@ -1,4 +1,4 @@
-import { destinationNames } from "./destinations.ts";
+import { destinationNames, projectStreams } from "./destinations.ts";
 import { natsNames } from "./names.ts";
 
 /** The processes that connect to NATS, each as a user of its own. */
@@ -86,23 +86,9 @@ const readOnly = (bucket: string) => [`$KV.${bucket}.>`, `${api}.STREAM.UPDATE.$
 function projectResources(namespace?: string) {
   const names = natsNames(namespace);
   const destinations = destinationNames(namespace);
-  const buckets = [
-    names.keysBucket,
-    names.keyUsageBucket,
-    names.writerHistoryBucket,
-    destinations.bucket,
-    destinations.statusBucket,
-    destinations.attemptsBucket,
-  ];
+  const { streams, buckets } = projectStreams(namespace);
   return {
-    streams: [
-      names.eventsStream,
-      names.dlqStream,
-      names.dlqAuditStream,
-      destinations.dlqStream,
-      destinations.replayStream,
-      ...buckets.map(kvStream),
-    ],
+    streams: [...streams, ...buckets.map(kvStream)],
     subjects: [
       names.eventsSubject,
       names.dlqSubject,

@@ -2,12 +2,12 @@ import { randomBytes } from "node:crypto";
 import { createDb, type Database, dropDatabase, ensureDatabase, migrateToLatest } from "@evpipe/db";
 import {
   defaultStreamSettings,
-  destinationNames,
   generateApiKey,
   type NatsNames,
   natsNames,
   natsServers,
   openKeysBucket,
+  projectStreams,
   provisionStreams,
   revokeKey,
   type Scope,
@@ -120,20 +120,8 @@ export async function createTestPipeline(
       return Number(rows[0]?.n);
     },
     async cleanup() {
-      const destinations = destinationNames(namespace);
-      for (const stream of [
-        names.eventsStream,
-        names.dlqStream,
-        names.dlqAuditStream,
-        `KV_${names.keysBucket}`,
-        `KV_${names.keyUsageBucket}`,
-        `KV_${names.writerHistoryBucket}`,
-        destinations.dlqStream,
-        destinations.replayStream,
-        `KV_${destinations.bucket}`,
-        `KV_${destinations.statusBucket}`,
-        `KV_${destinations.attemptsBucket}`,
-      ]) {
+      const { streams, buckets } = projectStreams(namespace);
+      for (const stream of [...streams, ...buckets.map((bucket) => `KV_${bucket}`)]) {
         await jsm.streams.delete(stream).catch(() => undefined);
       }
       await connection.close();
