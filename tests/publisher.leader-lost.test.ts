@@ -1,13 +1,9 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { createJetStreamPublisher } from "@evpipe/gateway/publisher";
 import { connectNats, createLogger, type EnvelopeEvent } from "@evpipe/shared";
 import { connect, type NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "./support/free-port.ts";
+import { type ClusterNode, type NatsCluster, startNatsCluster } from "./support/nats-cluster.ts";
 import { waitFor } from "./support/wait-for.ts";
 
 // Large, so that no assertion below can pass by waiting out the timeout.
@@ -16,43 +12,13 @@ const fastMs = timeoutMs / 5;
 const stream = "LEADER_LOST";
 const subject = "leader.lost";
 
-interface ClusterNode {
-  name: string;
-  url: string;
-  process: ChildProcess;
-  exited: Promise<unknown>;
-}
-
-const binary =
-  process.env.NATS_SERVER_BIN ?? (existsSync("/usr/sbin/nats-server") ? "/usr/sbin/nats-server" : "nats-server");
-const store = mkdtempSync(path.join(tmpdir(), "evp-leader-lost-"));
-let nodes: ClusterNode[] = [];
+// Three nats-servers with JetStream, routed to each other over loopback.
+let cluster: NatsCluster;
 let admin: NatsConnection;
 
-/** Three nats-servers with JetStream, routed to each other over loopback. */
-async function startCluster(): Promise<ClusterNode[]> {
-  const ports = await Promise.all([0, 1, 2].map(async () => ({ client: await freePort(), route: await freePort() })));
-  const routes = ports.map((port) => `nats-route://127.0.0.1:${port.route}`).join(",");
-  return Promise.all(
-    ports.map(async (port, index) => {
-      const name = `leader-lost-${index}`;
-      const args = ["-a", "127.0.0.1", "-p", String(port.client), "-n", name, "-js", "-sd", path.join(store, name)];
-      const cluster = ["--cluster_name", "leader-lost", "--cluster", `nats://127.0.0.1:${port.route}`];
-      const child = spawn(binary, [...args, ...cluster, "--routes", routes], { stdio: ["ignore", "ignore", "pipe"] });
-      let output = "";
-      child.stderr?.on("data", (chunk: Buffer) => {
-        output += chunk.toString();
-      });
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      await waitFor(`${name} to start`, () => /Server is ready/.test(output));
-      return { name, url: `nats://127.0.0.1:${port.client}`, process: child, exited };
-    }),
-  );
-}
-
 beforeAll(async () => {
-  nodes = await startCluster();
-  admin = await connect({ servers: nodes.map((node) => node.url) });
+  cluster = await startNatsCluster(3);
+  admin = await connect({ servers: cluster.nodes.map((node) => node.url) });
   const jsm = await admin.jetstreamManager({ checkAPI: false });
   // JetStream first elects its meta leader: until then adding a stream fails.
   await waitFor(
@@ -64,9 +30,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await admin?.close();
-  for (const node of nodes) node.process.kill("SIGKILL");
-  await Promise.all(nodes.map((node) => node.exited));
-  rmSync(store, { recursive: true, force: true });
+  await cluster?.cleanup();
 });
 
 const events = (): EnvelopeEvent[] => [
@@ -80,8 +44,8 @@ describe("the JetStream publisher when the stream leader dies on another server 
       "the stream's leader",
       async () => (await jsm.streams.info(stream)).cluster?.leader,
     );
-    const leader = nodes.find((node) => node.name === leaderName) as ClusterNode;
-    const survivor = nodes.find((node) => node !== leader) as ClusterNode;
+    const leader = cluster.node(leaderName);
+    const survivor = cluster.nodes.find((node) => node !== leader) as ClusterNode;
     // The gateway's kind of connection, on a server that stays up: it sees no disconnect.
     const log = createLogger({ service: "t", level: "silent" });
     const nc = await connectNats({ servers: survivor.url, name: "leader-lost", log });
@@ -89,13 +53,12 @@ describe("the JetStream publisher when the stream leader dies on another server 
     await publisher.publish(events(), "warm");
 
     // A stopped leader takes the routed messages and answers none: they are in flight when it dies.
-    leader.process.kill("SIGSTOP");
+    leader.signal("SIGSTOP");
     const held = Array.from({ length: 20 }, events);
     const outcomes = Promise.allSettled(held.map((batch) => publisher.publish(batch, "held")));
     await nc.flush();
     const killAt = performance.now();
-    leader.process.kill("SIGKILL");
-    await leader.exited;
+    await leader.kill("SIGKILL");
     const settled = await outcomes;
     const failedAfterMs = performance.now() - killAt;
 

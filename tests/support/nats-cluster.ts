@@ -11,6 +11,11 @@ export interface ClusterNode {
   readonly url: string;
   readonly running: boolean;
   kill(signal?: NodeJS.Signals): Promise<void>;
+  /**
+   * Sends `signal` to the running process and returns at once, without waiting for it to exit: for signals
+   * that never end it, such as SIGSTOP and SIGCONT. Throws if the node is not running.
+   */
+  signal(signal: NodeJS.Signals): void;
   /** Starts it again on the same ports with the same store. */
   restart(): Promise<void>;
 }
@@ -84,6 +89,10 @@ function clusterNode(
       const exited = new Promise((resolve) => proc.once("exit", resolve));
       proc.kill(signal);
       await exited;
+    },
+    signal(signal: NodeJS.Signals) {
+      if (!child || !running()) throw new Error(`nats-server ${name} is not running: cannot send ${signal}`);
+      child.kill(signal);
     },
     async restart() {
       if (running()) return;
