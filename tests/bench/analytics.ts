@@ -19,10 +19,11 @@ import { type Kysely, sql } from "kysely";
 import { type RawScans, type ReportPeriod, rawScans } from "./raw-scans.ts";
 
 // `pnpm bench` (second part): analytics on rollups vs raw scans over a generated data set, loaded through the
-// consumer's own insert path. BENCH_ANALYTICS_EVENTS (10,000,000) sets the size; 0 skips this part.
+// consumer's own insert path. BENCH_ANALYTICS_EVENTS (10,000,000) sets the size; 0 skips this part, and so does
+// BENCH_ONLY, which picks one phase of the first part.
 const progress = (message: string) => process.stderr.write(`bench analytics: ${message}\n`);
 const env = process.env;
-const total = Number(env.BENCH_ANALYTICS_EVENTS ?? 10_000_000);
+const total = env.BENCH_ONLY ? 0 : Number(env.BENCH_ANALYTICS_EVENTS ?? 10_000_000);
 const compareEvents = Number(env.BENCH_ROLLUP_COMPARE_EVENTS ?? 1_000_000);
 const steadyEvents = Math.round(compareEvents / 4);
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;

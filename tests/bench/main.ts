@@ -2,17 +2,28 @@ import os from "node:os";
 import { createDb } from "@evpipe/db";
 import { sql } from "kysely";
 import { createTestPipeline, type TestPipeline } from "../support/pipeline.ts";
+import { type ClusterComparison, compareReplication } from "./cluster.ts";
+import { clusterSection } from "./cluster-report.ts";
 import { compareDestinations, type DestinationsComparison } from "./destinations.ts";
+import { measureDisk, walBytesSince, walPosition } from "./disk.ts";
+import { backgroundMachineBusy, describeEnvironment, natsBinaryVersion } from "./machine.ts";
 import { type MetricsCost, type MetricsMode, type ModeServices, measureMetricsCost } from "./metrics-cost.ts";
-import { ingestPhase, loadGeneratorGroup, natsGroup, type PhaseOptions } from "./phase.ts";
-import { peakRssBytes, pidsNamed, startCpuSampler } from "./process-stats.ts";
+import { ingestPhase, type PhaseOptions } from "./phase.ts";
+import { peakRssBytes } from "./process-stats.ts";
 import { measureRawInsert, type RawInsertResult } from "./raw-insert.ts";
-import { formatCount, formatMiB } from "./report.ts";
+import { formatCount } from "./report.ts";
 import { compareSegmentRoute } from "./segment-compare.ts";
-import { benchEventsMaxBytes, startWatched, type WatchedService } from "./services.ts";
+import {
+  type BenchRun,
+  batchPhaseOptions,
+  serviceWarnings,
+  startBenchServices,
+  type WatchedService,
+  warmUp,
+} from "./services.ts";
 import { type BenchSettings, loadBenchSettings } from "./settings.ts";
 import { destinationsSection, renderSummary } from "./summary.ts";
-import { batchBody, singleBody } from "./workload.ts";
+import { singleBody } from "./workload.ts";
 
 // `pnpm bench`: the end-to-end benchmark against real services on this machine. Durations, connection counts
 // and sizes come from BENCH_* variables (settings.ts); `BENCH_DURATION_S=5 pnpm bench` is a quick smoke run.
@@ -22,6 +33,7 @@ const problems: string[] = [];
 /** Undone in reverse order, whether the run succeeds, fails or is interrupted. */
 const teardown: Array<() => Promise<unknown>> = [];
 const interrupted = new AbortController();
+const run: BenchRun = { problems, teardown, signal: interrupted.signal, progress };
 
 let tearingDown: Promise<void> | undefined;
 
@@ -52,20 +64,6 @@ function peakRss(watched: WatchedService, name: string): number | undefined {
   }
 }
 
-/** What the numbers depend on: the machine, and the versions and settings of the servers. */
-async function describeEnvironment(pipeline: TestPipeline): Promise<string> {
-  const { rows } = await sql<{ version: string; syncCommit: string; sharedBuffers: string }>`
-    SELECT current_setting('server_version') AS version, current_setting('synchronous_commit') AS "syncCommit",
-      current_setting('shared_buffers') AS "sharedBuffers"`.execute(pipeline.db);
-  const cpus = os.cpus();
-  return (
-    `evpipe end-to-end benchmark, everything on this machine: ${cpus.length} CPUs (${cpus[0]?.model ?? "unknown"}), ` +
-    `${formatMiB(os.totalmem())} RAM, node ${process.version}, PostgreSQL ${rows[0]?.version} ` +
-    `(synchronous_commit=${rows[0]?.syncCommit}, shared_buffers=${rows[0]?.sharedBuffers}), ` +
-    `NATS ${pipeline.nc.info?.version ?? "unknown"}`
-  );
-}
-
 async function rawInsertCeiling(rawPipeline: TestPipeline, settings: BenchSettings): Promise<RawInsertResult> {
   progress(`raw insert: ${formatCount(settings.rawEvents)} events on ${settings.rawConcurrency} connections`);
   const rawDb = createDb({
@@ -80,67 +78,6 @@ async function rawInsertCeiling(rawPipeline: TestPipeline, settings: BenchSettin
   }).finally(() => rawDb.destroy());
 }
 
-interface BenchServices {
-  /** An ingest key for the load generator. */
-  key: string;
-  gateway: WatchedService;
-  consumer: WatchedService;
-}
-
-/** Gateway and consumer on the bench pipeline, stopped at teardown; a crash during the run is a problem. */
-async function startServices(pipeline: TestPipeline, extraEnv: Record<string, string> = {}): Promise<BenchServices> {
-  progress(`starting gateway and consumer ${JSON.stringify(extraEnv)}`);
-  // The bench measures the pipeline, not the per-key rate limit.
-  const { key } = await pipeline.createKey(["ingest"], "bench", { rate: 1_000_000 });
-  const env = pipeline.serviceEnv({ EVENTS_MAX_BYTES: benchEventsMaxBytes, ...extraEnv });
-  const onExit = (message: string) => problems.push(message);
-  const gateway = await startWatched("gateway", env, onExit);
-  teardown.push(() => gateway.stop());
-  const consumer = await startWatched("consumer", env, onExit);
-  teardown.push(() => consumer.stop());
-  return { key, gateway, consumer };
-}
-
-/** The batch phase; the warm-up and the single-event phase are variations of it. */
-function batchPhaseOptions(settings: BenchSettings, { key, gateway, consumer }: BenchServices): PhaseOptions {
-  return {
-    label: "batch",
-    gatewayUrl: gateway.service.url,
-    apiKey: key,
-    path: "/v1/events/batch",
-    body: batchBody(settings.batchSize),
-    eventsPerRequest: settings.batchSize,
-    connections: settings.batchConnections,
-    durationS: settings.batchDurationS,
-    catchUpTimeoutS: settings.catchUpTimeoutS,
-    cpuGroups: {
-      gateway: () => [gateway.pid],
-      consumer: () => [consumer.pid],
-      [natsGroup]: () => pidsNamed("nats-server"),
-      "postgres (all processes)": () => pidsNamed("postgres"),
-      [loadGeneratorGroup]: () => [process.pid],
-    },
-    signal: interrupted.signal,
-    progress,
-  };
-}
-
-/** The machine's busy share over one second with the pipeline idle: other work that competes with the run. */
-async function backgroundMachineBusy(): Promise<number> {
-  const idle = startCpuSampler({});
-  await new Promise((resolve) => setTimeout(resolve, 1000));
-  return idle.stop().machineBusy;
-}
-
-function serviceWarnings(services: Record<"gateway" | "consumer", WatchedService>): string[] {
-  return Object.entries(services)
-    .filter(([, watched]) => watched.warningCount > 0)
-    .map(
-      ([name, watched]) =>
-        `${name} logged ${watched.warningCount} warnings or errors, e.g. ${watched.warnings.join(" | ")}`,
-    );
-}
-
 /** A fresh pipeline with its own gateway and consumer at METRICS_ENABLED=on|off, warmed up. */
 async function startMode(
   mode: MetricsMode,
@@ -150,18 +87,9 @@ async function startMode(
 ): Promise<ModeServices> {
   const pipeline = await createTestPipeline({ ...urls, namespacePrefix: `bench${mode}` });
   teardown.push(() => pipeline.cleanup());
-  const services = await startServices(pipeline, { METRICS_ENABLED: String(mode === "on") });
-  if (settings.warmupS > 0) {
-    const warmup = await ingestPhase(pipeline, {
-      ...base,
-      label: `metrics ${mode} warm-up`,
-      gatewayUrl: services.gateway.service.url,
-      apiKey: services.key,
-      durationS: settings.warmupS,
-      cpuGroups: {},
-    });
-    problems.push(...warmup.problems);
-  }
+  const services = await startBenchServices(run, pipeline, { METRICS_ENABLED: String(mode === "on") });
+  const options = { ...base, gatewayUrl: services.gateway.service.url, apiKey: services.key, cpuGroups: {} };
+  await warmUp(run, pipeline, { ...options, label: `metrics ${mode} warm-up` }, settings.warmupS);
   return { mode, pipeline, ...services };
 }
 
@@ -196,12 +124,9 @@ async function destinationsPhase(
   }
   const pipeline = given ?? (await createTestPipeline({ ...urls, namespacePrefix: "benchdest" }));
   if (!given) teardown.push(() => pipeline.cleanup());
-  const services = await startServices(pipeline);
-  const base = batchPhaseOptions(settings, services);
-  if (settings.warmupS > 0) {
-    const warmup = await ingestPhase(pipeline, { ...base, label: "destinations warm-up", durationS: settings.warmupS });
-    problems.push(...warmup.problems);
-  }
+  const services = await startBenchServices(run, pipeline);
+  const base = batchPhaseOptions(run, settings, services);
+  await warmUp(run, pipeline, { ...base, label: "destinations warm-up" }, settings.warmupS);
   const comparison = await compareDestinations({ pipeline, base, settings, teardown, problems });
   await Promise.all([services.gateway.stop(), services.consumer.stop()]);
   const warnings = serviceWarnings({ gateway: services.gateway, consumer: services.consumer });
@@ -212,16 +137,33 @@ async function destinationsPhase(
 async function destinationsOnly(urls: { natsUrl: string; databaseUrl: string }, settings: BenchSettings) {
   const pipeline = await createTestPipeline({ ...urls, namespacePrefix: "benchdest" });
   teardown.push(() => pipeline.cleanup());
-  const environment = await describeEnvironment(pipeline);
+  const environment = await describeEnvironment(pipeline.db, pipeline.nc.info?.version);
   const { comparison, warnings } = await destinationsPhase(urls, settings, pipeline);
   await runTeardown();
   return [environment, ...destinationsSection(settings, comparison), ...warnings].join("\n");
+}
+
+/** Replication on a private single node and a three-node cluster (cluster.ts). Undefined when skipped. */
+function clusterPhase(settings: BenchSettings): Promise<ClusterComparison | undefined> {
+  if (settings.clusterDurationS === 0 || settings.clusterRounds === 0) return Promise.resolve(undefined);
+  return compareReplication(run, settings);
+}
+
+/** BENCH_ONLY=cluster: the machine, then the replication comparison alone, on NATS servers of its own. */
+async function clusterOnly(settings: BenchSettings) {
+  const db = createDb({ url: settings.databaseUrl, maxConnections: 1, applicationName: "evpipe-bench" });
+  teardown.push(() => db.destroy());
+  const environment = await describeEnvironment(db, natsBinaryVersion());
+  const comparison = await clusterPhase(settings);
+  await runTeardown();
+  return [environment, ...clusterSection(settings, comparison)].join("\n");
 }
 
 async function main(): Promise<string> {
   const settings = loadBenchSettings(process.env);
   const urls = { natsUrl: settings.natsUrl, databaseUrl: settings.databaseUrl };
   if (settings.only === "destinations") return destinationsOnly(urls, settings);
+  if (settings.only === "cluster") return clusterOnly(settings);
 
   progress("creating the bench namespaces and databases");
   const pipeline = await createTestPipeline({ ...urls, namespacePrefix: "bench" });
@@ -229,16 +171,14 @@ async function main(): Promise<string> {
   const rawPipeline = await createTestPipeline({ ...urls, namespacePrefix: "benchraw" });
   teardown.push(() => rawPipeline.cleanup());
 
-  const environment = await describeEnvironment(pipeline);
+  const environment = await describeEnvironment(pipeline.db, pipeline.nc.info?.version);
   const raw = await rawInsertCeiling(rawPipeline, settings);
-  const services = await startServices(pipeline);
+  const services = await startBenchServices(run, pipeline);
   const { gateway, consumer } = services;
-  const batchOptions = batchPhaseOptions(settings, services);
+  const batchOptions = batchPhaseOptions(run, settings, services);
 
-  if (settings.warmupS > 0) {
-    const warmup = await ingestPhase(pipeline, { ...batchOptions, label: "warm-up", durationS: settings.warmupS });
-    problems.push(...warmup.problems);
-  }
+  const walStart = await walPosition(pipeline.db);
+  await warmUp(run, pipeline, { ...batchOptions, label: "warm-up" }, settings.warmupS);
   await sql`CHECKPOINT`.execute(pipeline.db);
   const backgroundBusy = await backgroundMachineBusy();
 
@@ -254,12 +194,15 @@ async function main(): Promise<string> {
     durationS: settings.singleDurationS,
   });
   problems.push(...single.problems);
+  // Warm-up, batch and single events only: the Segment routes' events are larger.
+  const disk = await measureDisk(pipeline.db, "main phases", { bytes: await walBytesSince(pipeline.db, walStart) });
   const segment = await compareSegmentRoute(pipeline, settings, batchOptions, batch, problems);
 
   const gatewayPeakRss = peakRss(gateway, "gateway");
   const consumerPeakRss = peakRss(consumer, "consumer");
   await Promise.all([gateway.stop(), consumer.stop()]);
   const destinations = await destinationsPhase(urls, settings);
+  const cluster = await clusterPhase(settings);
   const metricsCost = await metricsCostPhase(urls, settings, batchOptions);
   progress("stopping services and dropping the bench databases");
   await runTeardown();
@@ -276,6 +219,8 @@ async function main(): Promise<string> {
     metricsCost,
     segment,
     destinations: destinations.comparison,
+    cluster,
+    disk,
     cpuGroups: Object.keys(batchOptions.cpuGroups),
     cpuCount: os.cpus().length,
   });

@@ -8,6 +8,7 @@ import { databaseNow, storedSince, waitForStored, watchBacklog } from "./stored.
 export const loadGeneratorGroup = "bench (autocannon)";
 /** The CPU group of the NATS server, which every consumer of the stream, the writer or a destination, works. */
 export const natsGroup = "nats-server (all)";
+export const postgresGroup = "postgres (all processes)";
 
 export interface PhaseOptions {
   label: string;

@@ -1,3 +1,6 @@
+/** The phases BENCH_ONLY may pick. */
+const onlyPhases = ["destinations", "cluster"] as const;
+
 export interface BenchSettings {
   natsUrl: string;
   /** Server URL; each pipeline derives its own database from it. */
@@ -31,8 +34,15 @@ export interface BenchSettings {
    * catch up on this machine, which is a finding; an event still missing at the deadline is a failure.
    */
   deliveryTimeoutS: number;
-  /** BENCH_ONLY=destinations runs just that comparison; every phase when unset. */
-  only: "destinations" | undefined;
+  /**
+   * Seconds of load on each NATS setup (a private single node, a three-node cluster at three replicas) in each
+   * round of the replication comparison; 0 skips it.
+   */
+  clusterDurationS: number;
+  /** Rounds of the replication comparison, each setup once per round; 0 skips it. */
+  clusterRounds: number;
+  /** BENCH_ONLY=destinations or cluster runs just that comparison; every phase when unset. */
+  only: (typeof onlyPhases)[number] | undefined;
 }
 
 function integerEnv(env: Record<string, string | undefined>, name: string, fallback: number, min: number): number {
@@ -45,8 +55,9 @@ function integerEnv(env: Record<string, string | undefined>, name: string, fallb
 
 function onlyEnv(raw: string | undefined): BenchSettings["only"] {
   if (raw === undefined || raw === "") return undefined;
-  if (raw !== "destinations") throw new Error(`BENCH_ONLY must be "destinations" or unset, got "${raw}"`);
-  return raw;
+  const phase = onlyPhases.find((name) => name === raw);
+  if (!phase) throw new Error(`BENCH_ONLY must be one of ${onlyPhases.join(", ")} or unset, got "${raw}"`);
+  return phase;
 }
 
 export function loadBenchSettings(env: Record<string, string | undefined>): BenchSettings {
@@ -70,6 +81,8 @@ export function loadBenchSettings(env: Record<string, string | undefined>): Benc
     destinationsDurationS: integerEnv(env, "BENCH_DESTINATIONS_DURATION_S", 10, 0),
     destinationsRounds: integerEnv(env, "BENCH_DESTINATIONS_ROUNDS", 2, 0),
     deliveryTimeoutS: integerEnv(env, "BENCH_DELIVERY_TIMEOUT_S", 600, 1),
+    clusterDurationS: integerEnv(env, "BENCH_CLUSTER_DURATION_S", 10, 0),
+    clusterRounds: integerEnv(env, "BENCH_CLUSTER_ROUNDS", 2, 0),
     only: onlyEnv(env.BENCH_ONLY),
   };
 }

@@ -1,5 +1,8 @@
+import type { ClusterComparison } from "./cluster.ts";
+import { clusterSection } from "./cluster-report.ts";
 import type { DestinationsComparison } from "./destinations.ts";
 import { destinationsColumns, destinationsRows, destinationsWarnings } from "./destinations-report.ts";
+import { type DiskUsage, diskSection } from "./disk.ts";
 import { type MetricsCost, maxMetricsCost, metricsCostRows } from "./metrics-cost.ts";
 import type { PhaseResult } from "./phase.ts";
 import type { CpuUsage } from "./process-stats.ts";
@@ -24,6 +27,9 @@ export interface BenchOutcome {
   metricsCost: MetricsCost | undefined;
   segment: SegmentComparison | undefined;
   destinations: DestinationsComparison | undefined;
+  cluster: ClusterComparison | undefined;
+  /** The main pipeline's database after the warm-up, batch and single phases. */
+  disk: DiskUsage;
   cpuGroups: string[];
   cpuCount: number;
 }
@@ -147,8 +153,16 @@ export function renderSummary(outcome: BenchOutcome): string {
     "",
     "CPU, % of one core (peak: highest one-second sample)",
     formatTable(["process", "batch avg", "batch peak", "single avg", "single peak"], cpuRows(outcome), [1, 2, 3, 4]),
+    ...diskSection(
+      "Disk per million events with rollups, the main pipeline's database after the warm-up, batch and single " +
+        "phases (sizes with indexes and TOAST; WAL: the server's, every database, from the warm-up until the " +
+        "single phase was stored; the bench's events name 5 events and 100 users over 1-2 UTC days, so its " +
+        "rollups hold few rows: they grow with days x events x users, not with events)",
+      [outcome.disk],
+    ),
     ...segmentSection(outcome),
     ...destinationsSection(settings, outcome.destinations),
+    ...clusterSection(settings, outcome.cluster),
     ...metricsCostSection(outcome.metricsCost),
   ].join("\n");
 }
