@@ -95,40 +95,57 @@ export interface CpuUsage {
   machineBusy: number;
 }
 
+/** Each group's processes with their CPU ticks so far. */
+type GroupTicks = Record<string, Map<number, number>>;
+
+function readGroupTicks(groups: Record<string, () => number[]>): GroupTicks {
+  return Object.fromEntries(
+    Object.entries(groups).map(([group, pids]) => [group, new Map(pids().map((pid) => [pid, processTicks(pid)]))]),
+  );
+}
+
+/**
+ * Ticks a group used between two reads, process by process: one that started in between counts from its start,
+ * one that exited in between is left out. Summing the group at each read instead would subtract a whole
+ * lifetime's CPU when an idle pool closes a busy PostgreSQL backend.
+ */
+function ticksBetween(from: GroupTicks, to: GroupTicks, group: string): number {
+  let used = 0;
+  for (const [pid, now] of to[group] ?? []) used += now - (from[group]?.get(pid) ?? 0);
+  return used;
+}
+
 /**
  * Samples the CPU time of groups of processes once a second. Groups are re-resolved at each sample, so
  * PostgreSQL backends that connect later are counted from their first sample on.
  */
 export function startCpuSampler(groups: Record<string, () => number[]>, intervalMs = 1000) {
-  const read = () => {
-    const ticks: Record<string, number> = {};
-    for (const [group, pids] of Object.entries(groups)) {
-      ticks[group] = pids().reduce((sum, pid) => sum + processTicks(pid), 0);
-    }
-    return { at: performance.now(), ticks, machine: machineTicks() };
-  };
+  const read = () => ({ at: performance.now(), ticks: readGroupTicks(groups), machine: machineTicks() });
   const first = read();
   let previous = first;
+  const used: Record<string, number> = {};
   const peak: Record<string, number> = {};
-  const timer = setInterval(() => {
+  // The last, partial interval counts toward the average but not the peak: a fraction of a second is too noisy.
+  const sample = (countsForPeak: boolean) => {
     const current = read();
     const seconds = (current.at - previous.at) / 1000;
     for (const group of Object.keys(groups)) {
-      const percent = (((current.ticks[group] ?? 0) - (previous.ticks[group] ?? 0)) / ticksPerSecond / seconds) * 100;
-      peak[group] = Math.max(peak[group] ?? 0, percent);
+      const ticks = ticksBetween(previous.ticks, current.ticks, group);
+      used[group] = (used[group] ?? 0) + ticks;
+      if (countsForPeak) peak[group] = Math.max(peak[group] ?? 0, (ticks / ticksPerSecond / seconds) * 100);
     }
     previous = current;
-  }, intervalMs);
+    return current;
+  };
+  const timer = setInterval(() => sample(true), intervalMs);
 
   return {
     stop(): CpuUsage {
       clearInterval(timer);
-      const last = read();
+      const last = sample(false);
       const seconds = (last.at - first.at) / 1000;
       const average: Record<string, number> = {};
-      for (const group of Object.keys(groups)) {
-        average[group] = (((last.ticks[group] ?? 0) - (first.ticks[group] ?? 0)) / ticksPerSecond / seconds) * 100;
-      }
+      for (const group of Object.keys(groups)) average[group] = ((used[group] ?? 0) / ticksPerSecond / seconds) * 100;
       const machineBusy =
         ((last.machine.busy - first.machine.busy) / Math.max(1, last.machine.total - first.machine.total)) * 100;
       return { average, peak, machineBusy };
@@ -141,21 +158,13 @@ export function startCpuSampler(groups: Record<string, () => number[]>, interval
  * in between counts from its start. For costs per event over a whole phase, catch-up included.
  */
 export function startCpuTotals(groups: Record<string, () => number[]>) {
-  const read = () =>
-    Object.fromEntries(
-      Object.entries(groups).map(([group, pids]) => [group, new Map(pids().map((pid) => [pid, processTicks(pid)]))]),
-    );
-  const first = read();
+  const first = readGroupTicks(groups);
   return {
     stop(): Record<string, number> {
-      const last = read();
-      const seconds: Record<string, number> = {};
-      for (const [group, ticks] of Object.entries(last)) {
-        let used = 0;
-        for (const [pid, now] of ticks) used += now - (first[group]?.get(pid) ?? 0);
-        seconds[group] = used / ticksPerSecond;
-      }
-      return seconds;
+      const last = readGroupTicks(groups);
+      return Object.fromEntries(
+        Object.keys(groups).map((group) => [group, ticksBetween(first, last, group) / ticksPerSecond]),
+      );
     },
   };
 }
