@@ -3,7 +3,7 @@ import { verifyRollups } from "@evpipe/db";
 import { destinationNames } from "@evpipe/shared";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { events, postJson } from "./support/http.ts";
-import { type NatsCluster, startNatsCluster } from "./support/nats-cluster.ts";
+import { type ClusterNode, type NatsCluster, startNatsCluster } from "./support/nats-cluster.ts";
 import { createTestPipeline, type TestPipeline } from "./support/pipeline.ts";
 import { type RunningService, runOps, runService, startService } from "./support/processes.ts";
 import { waitFor } from "./support/wait-for.ts";
@@ -48,6 +48,8 @@ async function replicasByStream(): Promise<Record<string, number>> {
 interface LoadResult {
   accepted: string[];
   statuses: Map<number, number>;
+  /** Batches answered 202: each is one EVENTS message, however many times it was sent. */
+  batches: number;
   /** The longest time between two 202s, in ms, and when the gap ended. */
   longestGapMs: number;
 }
@@ -57,7 +59,7 @@ interface LoadResult {
  * same ids until it gets its 202, as a producer following the contract does.
  */
 function startLoad(gateways: () => readonly RunningService[], senders = 6) {
-  const result: LoadResult = { accepted: [], statuses: new Map(), longestGapMs: 0 };
+  const result: LoadResult = { accepted: [], statuses: new Map(), batches: 0, longestGapMs: 0 };
   let sending = true;
   let last202 = Date.now();
   const sendOne = async (sender: number) => {
@@ -74,6 +76,7 @@ function startLoad(gateways: () => readonly RunningService[], senders = 6) {
         result.longestGapMs = Math.max(result.longestGapMs, now - last202);
         last202 = now;
         result.accepted.push(...batch.map((event) => event.id));
+        result.batches++;
         return;
       }
       expect([0, 503], `status ${res.status}`).toContain(res.status);
@@ -93,6 +96,35 @@ function startLoad(gateways: () => readonly RunningService[], senders = 6) {
       return result;
     },
   };
+}
+
+/** Kills the EVENTS leader once load flows, starts a second gateway meanwhile, restarts the node. */
+async function loseTheLeader(load: LoadResult, gateways: RunningService[]) {
+  await waitFor("accepted load before the kill", () => load.accepted.length >= 3000, { timeoutMs: 30_000 });
+  const leaderName = (await pipeline.jsm.streams.info(pipeline.names.eventsStream)).cluster?.leader;
+  const leader = cluster.node(leaderName ?? "?");
+  await leader.kill("SIGKILL");
+  const killedAt = load.accepted.length;
+
+  // A second gateway whose first seed is the dead node connects to another and takes its share of the load.
+  const others = cluster.nodes.filter((node) => node !== leader).map((node) => node.url);
+  const second = await startService(
+    "gateway",
+    pipeline.serviceEnv({ ...clusterEnv, NATS_URL: [leader.url, ...others].join(",") }),
+    // It starts during the election: its first JetStream requests wait for a leader.
+    { readyTimeoutMs: 60_000 },
+  );
+  services.push(second);
+  gateways.push(second);
+  await waitFor("202s again after the election", () => load.accepted.length >= killedAt + 3000, {
+    timeoutMs: 60_000,
+  });
+
+  await leader.restart();
+  await cluster.waitForJetStream();
+  const restartedAt = load.accepted.length;
+  await waitFor("load after the restart", () => load.accepted.length >= restartedAt + 2000, { timeoutMs: 30_000 });
+  return { leader, second };
 }
 
 describe("a three-node JetStream cluster with NATS_REPLICAS=3", () => {
@@ -145,41 +177,23 @@ describe("a three-node JetStream cluster with NATS_REPLICAS=3", () => {
   it("loses nothing when the EVENTS leader is SIGKILLed under load and restarted; a gateway started meanwhile connects", async () => {
     const gateways = [services[0] as RunningService];
     const load = startLoad(() => gateways);
-    await waitFor("accepted load before the kill", () => load.result.accepted.length >= 3000, { timeoutMs: 30_000 });
-
-    const leaderName = (await pipeline.jsm.streams.info(pipeline.names.eventsStream)).cluster?.leader;
-    const leader = cluster.node(leaderName ?? "?");
-    await leader.kill("SIGKILL");
-    const killedAt = load.result.accepted.length;
-
-    // A second gateway whose first seed is the dead node connects to another and takes its share of the load.
-    const others = cluster.nodes.filter((node) => node !== leader).map((node) => node.url);
-    const second = await startService(
-      "gateway",
-      pipeline.serviceEnv({ ...clusterEnv, NATS_URL: [leader.url, ...others].join(",") }),
-      // It starts during the election: its first JetStream requests wait for a leader.
-      { readyTimeoutMs: 60_000 },
-    );
-    services.push(second);
-    gateways.push(second);
-    await waitFor("202s again after the election", () => load.result.accepted.length >= killedAt + 3000, {
-      timeoutMs: 60_000,
-    });
-
-    await leader.restart();
-    await cluster.waitForJetStream();
-    const restartedAt = load.result.accepted.length;
-    await waitFor("load after the restart", () => load.result.accepted.length >= restartedAt + 2000, {
-      timeoutMs: 30_000,
-    });
-    const result = await load.stop();
-
+    let killed: { leader: ClusterNode; second: RunningService };
+    try {
+      killed = await loseTheLeader(load.result, gateways);
+    } finally {
+      // Stopped on a failure too: senders left running would post into the next test.
+      await load.stop().catch(() => undefined);
+    }
+    const result = load.result;
     console.info(
       `cluster failover: ${result.accepted.length} events accepted, statuses ${JSON.stringify(Object.fromEntries(result.statuses))}, longest gap without a 202 ${result.longestGapMs} ms`,
     );
-    const connected = second.lines.find((line) => String(line.msg).startsWith("connected to NATS at"));
-    expect(connected?.natsServer, JSON.stringify(connected)).not.toBe(new URL(leader.url).host);
+    const connected = killed.second.lines.find((line) => String(line.msg).startsWith("connected to NATS at"));
+    expect(connected?.natsServer, JSON.stringify(connected)).not.toBe(new URL(killed.leader.url).host);
     expect(new Set(result.accepted).size).toBe(result.accepted.length);
+    // One EVENTS message per accepted batch: every retry of a batch that was in fact stored was absorbed by the
+    // duplicate window across the leader change (the table's primary key would hide a duplicate).
+    expect((await pipeline.jsm.streams.info(pipeline.names.eventsStream)).state.messages).toBe(result.batches);
     await waitFor(
       "every accepted event to be stored",
       async () => (await pipeline.storedCount(result.accepted)) === result.accepted.length,
@@ -203,11 +217,20 @@ describe("a three-node JetStream cluster with NATS_REPLICAS=3", () => {
     expect(rows).toHaveLength(11);
     expect(new Set(rows.map((row) => row.replicas))).toEqual(new Set([1]));
     expect(down.stderr).toMatch(new RegExp(`stream ${pipeline.names.eventsStream} scaled from 3 to 1 replica`));
+    const writerFollowers = async () =>
+      (await pipeline.jsm.consumers.info(pipeline.names.eventsStream, pipeline.names.writerConsumer)).cluster?.replicas
+        ?.length ?? 0;
+    // The writer's durable consumer follows its stream down and back up.
+    await waitFor("the writer's consumer to follow EVENTS to one replica", async () => (await writerFollowers()) === 0);
 
     const up = await runOps(["provision", "--json"], pipeline.serviceEnv({ NATS_REPLICAS: "3" }));
     expect(up.code, up.stderr).toBe(0);
     expect(new Set((JSON.parse(up.stdout) as Array<{ replicas: number }>).map((row) => row.replicas))).toEqual(
       new Set([3]),
+    );
+    await waitFor(
+      "the writer's consumer to follow EVENTS to three replicas",
+      async () => (await writerFollowers()) === 2,
     );
     expect((await pipeline.jsm.streams.info(pipeline.names.eventsStream)).state.messages).toBe(before);
   }, 120_000);

@@ -1,7 +1,7 @@
 import { connect, type JetStreamManager, type NatsConnection } from "nats";
 import type { Logger } from "./logger.ts";
 import { credentialsSource, type NatsAuth, natsConnectionOptions, noNatsAuth } from "./nats-auth.ts";
-import { whileJetStreamBusy } from "./replication.ts";
+import { ProvisionError, whileJetStreamBusy } from "./replication.ts";
 
 const connectedState = new WeakMap<NatsConnection, boolean>();
 
@@ -38,6 +38,13 @@ export interface ConnectNatsOptions {
 export async function connectNats(options: ConnectNatsOptions): Promise<NatsConnection> {
   const nc = await firstConnection(options);
   connectedState.set(nc, true);
+  // Closed with an error (not drained at shutdown): nothing will reconnect it, so the process must not go on
+  // looking alive with /healthz 200; its supervisor restarts it.
+  void nc.closed().then((err) => {
+    if (!err) return;
+    options.log.fatal({ err: { message: err.message } }, `NATS connection closed for good: ${err.message}`);
+    process.exit(1);
+  });
   void (async () => {
     for await (const status of nc.status()) {
       if (status.type === "disconnect") connectedState.set(nc, false);
@@ -73,6 +80,9 @@ async function firstConnection(options: ConnectNatsOptions): Promise<NatsConnect
         ...natsConnectionOptions(options.servers, options.auth),
         name: options.name,
         maxReconnectAttempts: -1,
+        // Two identical authorization errors in a row would otherwise end the reconnecting for good, as during a
+        // password rotation or a staggered config reload; each is logged and the next attempt may succeed.
+        ignoreAuthErrorAbort: true,
         reconnectTimeWait: 250,
         // A silently dropped connection attempt (a firewall) fails after this and is tried again.
         timeout: 5000,
@@ -174,12 +184,18 @@ export async function jetStreamManagerOrExit(
       "checking JetStream",
       () =>
         nc.jetstreamManager(options).catch((err: unknown) => {
-          if ((err as { code?: unknown }).code === "503") throw new JetStreamDisabled();
+          // No responders at all; a cluster without a meta leader answers 503 too, but as an API error (10008).
+          const { code, api_error } = err as { code?: unknown; api_error?: unknown };
+          if (code === "503" && api_error === undefined) throw new JetStreamDisabled();
           throw err;
         }),
       log,
     );
   } catch (err) {
+    if (err instanceof ProvisionError) {
+      log.fatal({ err: { message: err.message } }, err.message);
+      process.exit(1);
+    }
     if (!(err instanceof JetStreamDisabled)) throw err;
     const where = natsUrlForLog(servers);
     log.fatal({ natsUrl: where }, `JetStream is not enabled on NATS at ${where}: start nats-server with -js`);

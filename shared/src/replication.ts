@@ -29,8 +29,18 @@ export const replicationOf = (settings: StreamSettings, log: Logger): Replicatio
   log,
 });
 
+/** The settings of `wanted` that the existing stream does not have already (defaults the server filled in aside). */
+export function changedSettings(existing: StreamConfig, wanted: Partial<StreamConfig>): string[] {
+  const current = existing as unknown as Record<string, unknown>;
+  return Object.entries(wanted)
+    .filter(([key, value]) => value !== undefined && JSON.stringify(current[key]) !== JSON.stringify(value))
+    .map(([key]) => key);
+}
+
 /**
- * Updates an existing stream to `wanted`. A replica count that differs is changed (JetStream scales a stream
+ * Updates an existing stream to `wanted`, only where it differs: a secured server lets the services create the
+ * streams but not change them (an update could empty a stream), so an unchanged stream must cost no update.
+ * A replica count that differs is changed (JetStream scales a stream
  * up and down in place; its consumers, created with the stream's count, follow it), and said in the log; when
  * JetStream refuses (more replicas than servers, a server down), the start stops with a ProvisionError naming
  * the stream and both counts instead of silently running on the old count.
@@ -49,6 +59,8 @@ export async function updateStream(
       `stream ${existing.name} has ${from} replicas and NATS_REPLICAS is not set (1 by default): set NATS_REPLICAS=${from} to keep them, or NATS_REPLICAS=${to} to scale it down`,
     );
   }
+  const changed = changedSettings(existing, wanted);
+  if (changed.length === 0) return;
   try {
     await whileJetStreamBusy(
       `updating stream ${existing.name}`,
@@ -56,10 +68,16 @@ export async function updateStream(
       log,
     );
   } catch (err) {
-    if (to === from) throw err;
-    const reason = err instanceof Error ? err.message : String(err);
-    // On a secured server only the ops user may change the buckets the gateway and the forwarder only read.
+    // On a secured server only the ops user may change the project's streams and the buckets the services read.
     const hint = isPermissionViolation(err) ? " (this user may not: run `pnpm ops provision` as the ops user)" : "";
+    const reason = err instanceof Error ? err.message : String(err);
+    if (to === from) {
+      if (!hint) throw err;
+      throw new ProvisionError(
+        `stream ${existing.name} differs from this service's settings (${changed.join(", ")}): ${reason}${hint}`,
+        { cause: err },
+      );
+    }
     throw new ProvisionError(
       `stream ${existing.name} has ${from} replica(s) and NATS_REPLICAS asks for ${to}; JetStream refused the change: ${reason}${hint}`,
       { cause: err },
@@ -146,7 +164,13 @@ export async function whileJetStreamBusy<T>(
     try {
       return await request();
     } catch (err) {
-      if (!isJetStreamBusy(err) || Date.now() > deadline) throw err;
+      if (!isJetStreamBusy(err)) throw err;
+      if (Date.now() > deadline) {
+        const reason = err instanceof Error ? err.message : String(err);
+        throw new ProvisionError(`JetStream did not answer while ${what} for ${forMs / 1000} s: ${reason}`, {
+          cause: err,
+        });
+      }
       log?.info({ attempt, reason: (err as Error).message }, `JetStream busy while ${what}; trying again`);
       await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 250 * attempt)));
     }

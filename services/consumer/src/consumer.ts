@@ -1,5 +1,12 @@
 import { type Database, KnownUsers } from "@evpipe/db";
-import { createEnvelopeSchema, type EventLimits, kvHistoryStore, type Logger, type NatsNames } from "@evpipe/shared";
+import {
+  createEnvelopeSchema,
+  type EventLimits,
+  kvHistoryStore,
+  type Logger,
+  type NatsNames,
+  whileJetStreamBusy,
+} from "@evpipe/shared";
 import { type Kysely, sql } from "kysely";
 import type { JetStreamClient, JetStreamManager, KV } from "nats";
 import { writeBatch } from "./batch-writer.ts";
@@ -55,7 +62,9 @@ export function createConsumer(deps: ConsumerDeps) {
   const loop = new WriterLoop({
     log: deps.log,
     pull: async () => {
-      const consumer = await deps.js.consumers.get(deps.names.eventsStream, deps.names.writerConsumer);
+      const consumer = await whileJetStreamBusy("reading the writer's consumer", () =>
+        deps.js.consumers.get(deps.names.eventsStream, deps.names.writerConsumer),
+      );
       return consumer.consume({ max_messages: deps.pullBatch });
     },
     write: (batch) => writeBatch(writerDeps, batch),
@@ -72,7 +81,12 @@ export function createConsumer(deps: ConsumerDeps) {
 
   return {
     async start(): Promise<void> {
-      await provisionWriterConsumer(deps.jsm, deps.names, deps);
+      // Between leaders (a cluster electing one) the request times out: repeated, as stream provisioning is.
+      await whileJetStreamBusy(
+        "provisioning the writer's consumer",
+        () => provisionWriterConsumer(deps.jsm, deps.names, deps),
+        deps.log,
+      );
       await loop.start();
       compaction = scheduleCompaction(deps.compactionDb, deps.log, deps.compactIntervalMs);
       deps.log.info({ consumer: deps.names.writerConsumer, concurrency: deps.concurrency }, "consuming");

@@ -83,7 +83,7 @@ consumer = createConsumer({
     ? { afterDeadLetter: () => process.kill(process.pid, "SIGKILL") }
     : {}),
 });
-await consumer.start();
+await consumer.start().catch(exitOnProvisionError(log));
 // After start, which provisions the durable consumer the sampler reads.
 const sampler =
   metrics && startJetStreamSampler({ jsm, names, gauges: metrics, log, intervalMs: config.metricsSampleIntervalMs });

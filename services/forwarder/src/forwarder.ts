@@ -7,6 +7,7 @@ import {
   openSecret,
   parseDestinationRecord,
   SecretUnsealable,
+  whileJetStreamBusy,
 } from "@evpipe/shared";
 import type { JetStreamClient, JetStreamManager, KV, KvEntry } from "nats";
 import { attemptsScope } from "./attempts.ts";
@@ -177,7 +178,7 @@ export function createForwarder(deps: ForwarderDeps) {
   return {
     async start(): Promise<void> {
       const { promise: loaded, resolve } = Promise.withResolvers<void>();
-      watch = await deps.bucket.watch({ initializedFn: () => resolve() });
+      watch = await watchDestinations(deps.bucket, deps.log, () => resolve());
       void (async () => {
         for await (const entry of watch) applying = applying.then(() => apply(entry));
       })();
@@ -202,3 +203,7 @@ export function createForwarder(deps: ForwarderDeps) {
 }
 
 export type Forwarder = ReturnType<typeof createForwarder>;
+
+/** The destinations bucket's watch, asked again while the cluster is between leaders (the request times out). */
+const watchDestinations = (bucket: KV, log: Logger, initializedFn: () => void) =>
+  whileJetStreamBusy("watching the destinations", () => bucket.watch({ initializedFn }), log);

@@ -87,7 +87,7 @@ forwarder = createForwarder({
   ackWaitMs: config.ackWaitMs,
   metrics,
 });
-await forwarder.start();
+await forwarder.start().catch(exitOnProvisionError(log));
 statusBoard.start(config.statusFlushMs);
 const sampler =
   metrics &&

@@ -4,6 +4,7 @@ import {
   createLogger,
   exitOnProvisionError,
   installShutdown,
+  isJetStreamBusy,
   jetStreamManagerOrExit,
   KeyRing,
   KeyUsage,
@@ -60,6 +61,7 @@ const metrics = config.metricsEnabled ? createGatewayMetrics() : undefined;
 const publisher = metrics ? meteredPublisher(jetStreamPublisher, metrics) : jetStreamPublisher;
 // Connects lazily: the gateway starts, and accepts events, without PostgreSQL.
 const db = createDb({ url: config.databaseUrl, maxConnections: 4, applicationName: "evpipe-gateway" });
+let streamsSeen = false;
 const app = createApp({
   log,
   ...createReadStore(db),
@@ -69,7 +71,12 @@ const app = createApp({
   publisher,
   metrics,
   readiness: async () => {
-    const streams = await streamsExist(probeJsm, names).catch(() => false);
+    // Once seen, the streams count as there while the cluster elects a leader (the check times out meanwhile):
+    // a balancer would otherwise take every gateway out at once for an election the publisher already rides.
+    const streams = await streamsExist(probeJsm, names).then(
+      (exist) => (streamsSeen = exist),
+      (err: unknown) => streamsSeen && isJetStreamBusy(err),
+    );
     const connected = natsConnected(nc);
     return { ready: connected && streams, checks: { nats: connected, streams } };
   },
