@@ -1,5 +1,12 @@
 import { createDb, dropDatabase, ensureDatabase, migrateToLatest } from "@evpipe/db";
-import { defaultStreamSettings, type NatsRole, natsNames, openKeysBucket, provisionStreams } from "@evpipe/shared";
+import {
+  defaultStreamSettings,
+  type NatsRole,
+  natsNames,
+  natsUserName,
+  openKeysBucket,
+  provisionStreams,
+} from "@evpipe/shared";
 import { sql } from "kysely";
 import { connect, type NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -8,7 +15,7 @@ import { postJson } from "./support/http.ts";
 import { uniqueId } from "./support/pipeline.ts";
 import { installPoisonTrigger } from "./support/poison.ts";
 import { type RunningService, runOps, runService, type ServiceRun, startService } from "./support/processes.ts";
-import { type SecuredNats, startSecuredNats } from "./support/secured-nats.ts";
+import { type SecuredNats, startSecuredNats, startTokenNats } from "./support/secured-nats.ts";
 import { sinkScripts, startVendorSink, type VendorSink } from "./support/vendor-sink.ts";
 import { waitFor } from "./support/wait-for.ts";
 
@@ -21,7 +28,8 @@ const connections: NatsConnection[] = [];
 const running: RunningService[] = [];
 
 beforeAll(async () => {
-  nats = await startSecuredNats(namespace);
+  // The gateway an nkey user beside the others' passwords, in one authorization block.
+  nats = await startSecuredNats(namespace, { nkeyRoles: ["gateway"] });
   const base = new URL(inject("databaseUrl"));
   base.pathname = `/evp_${namespace}`;
   databaseUrl = base.toString();
@@ -52,8 +60,7 @@ const env = (role?: NatsRole, extra: Record<string, string> = {}) => ({
 });
 
 async function connectAs(role: NatsRole): Promise<NatsConnection> {
-  const { NATS_USER, NATS_PASSWORD } = nats.credentials(role);
-  const nc = await connect({ servers: nats.url, user: NATS_USER, pass: NATS_PASSWORD, name: `tests-${role}` });
+  const nc = await connect({ ...nats.connectOptions(role), name: `tests-${role}` });
   connections.push(nc);
   return nc;
 }
@@ -83,7 +90,7 @@ describe("NATS with users and permissions (pnpm ops nats-config)", () => {
     ],
     [
       "a wrong password",
-      { NATS_USER: `evpipe-${namespace}-gateway`, NATS_PASSWORD: "not-the-password-x7" },
+      { NATS_USER: natsUserName("consumer", namespace), NATS_PASSWORD: "not-the-password-x7" },
       "authorization violation (check NATS_USER and NATS_PASSWORD)",
     ],
   ])("the gateway with %s stops at once with exit 1 and one line, no stack", async (_, credentials, reason) => {
@@ -138,7 +145,8 @@ describe("NATS with users and permissions (pnpm ops nats-config)", () => {
       for (const sink of sinks) await sink.close();
     });
 
-    it("202, stored in PostgreSQL, forwarded, dead-lettered by the consumer and the forwarder, all seen by ops", async () => {
+    it("202 from the gateway on its nkey (NATS_NKEY_SEED_FILE), stored, forwarded, dead-lettered by the consumer and the forwarder, all seen by ops", async () => {
+      expect(Object.keys(nats.credentials("gateway"))).toEqual(["NATS_NKEY_SEED_FILE"]);
       const batch = {
         events: [
           { event: "secured", user_id: "u1" },
@@ -190,6 +198,62 @@ describe("NATS with users and permissions (pnpm ops nats-config)", () => {
     await expect(consumer.jetstream().publish(names.eventsSubject, "{}")).rejects.toMatchObject(refusal);
     expect((await adminJsm.streams.info(names.eventsStream)).state.last_seq).toBe(before);
     expect((await adminJsm.streams.info(names.eventsStream)).config.name).toBe(names.eventsStream);
+  });
+
+  it("neither the gateway's nor the consumer's credentials can update EVENTS (max_msgs 1 would empty it) nor create it anew", async () => {
+    const admin = await connectAs("ops");
+    const adminJsm = await admin.jetstreamManager();
+    await provisionStreams(adminJsm, names, defaultStreamSettings);
+    // Two messages, so that a stream cut to one would show.
+    for (const n of [1, 2]) await admin.jetstream().publish(names.eventsSubject, JSON.stringify({ n }));
+    const before = await adminJsm.streams.info(names.eventsStream);
+
+    for (const role of ["gateway", "consumer"] as const) {
+      const jsm = await (await connectAs(role)).jetstreamManager();
+      await expect(jsm.streams.update(names.eventsStream, { max_msgs: 1 }), role).rejects.toMatchObject({
+        code: "PERMISSIONS_VIOLATION",
+      });
+      // The create they keep (a fresh system starts in any order) cannot change an existing stream either.
+      await expect(jsm.streams.add({ ...before.config, max_msgs: 1 }), role).rejects.toMatchObject({
+        api_error: { err_code: 10058 },
+      });
+    }
+    const after = await adminJsm.streams.info(names.eventsStream);
+    expect(after.state.messages).toBe(before.state.messages);
+    expect(after.config).toEqual(before.config);
+  });
+});
+
+describe("NATS with a token (authorization { token })", () => {
+  let tokenNats: SecuredNats;
+  const tokenEnv = (credentials: Record<string, string>) => ({
+    NATS_URL: tokenNats.url,
+    NATS_NAMESPACE: uniqueId("token"),
+    DATABASE_URL: "postgres://postgres@127.0.0.1:1/none",
+    LOG_LEVEL: "info",
+    ...credentials,
+  });
+
+  beforeAll(async () => {
+    tokenNats = await startTokenNats();
+  });
+  afterAll(async () => {
+    await tokenNats?.cleanup();
+  });
+
+  it("the gateway connects with NATS_TOKEN, and stops with exit 1 and one line given a wrong one", async () => {
+    const gateway = await startService("gateway", tokenEnv(tokenNats.credentials("gateway")));
+    expect(await gateway.stop()).toBe(0);
+
+    const run = await runService("gateway", { ...tokenEnv({ NATS_TOKEN: "not-the-token-x7" }), PORT: "0" });
+    expect(run.code, output(run)).toBe(1);
+    const problems = run.lines.filter((line) => line.level === "fatal" || line.level === "error");
+    expect(
+      problems.map((line) => line.msg),
+      output(run),
+    ).toEqual([`NATS at ${tokenNats.url} refused the connection: authorization violation (check NATS_TOKEN)`]);
+    expect(output(run)).not.toContain("    at ");
+    expect(output(run)).not.toContain("not-the-token-x7");
   });
 });
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { projectStreams } from "./destinations.ts";
 import {
   type NatsPermissions,
   type NatsRole,
@@ -31,7 +32,8 @@ const table: Record<NatsRole, { may: string[]; mayNot: string[] }> = {
     may: [
       "ns.events.ingest",
       `${api}.INFO`,
-      `${api}.STREAM.UPDATE.ns_EVENTS`,
+      `${api}.STREAM.CREATE.ns_EVENTS`,
+      `${api}.STREAM.INFO.ns_EVENTS_DLQ_AUDIT`,
       `${api}.STREAM.CREATE.KV_ns_api-keys`,
       `${api}.DIRECT.GET.KV_ns_api-keys.$KV.ns_api-keys.abc`,
       `${api}.CONSUMER.CREATE.KV_ns_api-keys.w1.$KV.ns_api-keys.>`,
@@ -40,7 +42,10 @@ const table: Record<NatsRole, { may: string[]; mayNot: string[] }> = {
     ],
     mayNot: [
       "$KV.ns_api-keys.abc",
+      `${api}.STREAM.UPDATE.ns_EVENTS`,
+      `${api}.STREAM.UPDATE.ns_EVENTS_DLQ`,
       `${api}.STREAM.UPDATE.KV_ns_api-keys`,
+      `${api}.STREAM.UPDATE.KV_ns_api-key-usage`,
       `${api}.STREAM.DELETE.ns_EVENTS`,
       `${api}.STREAM.PURGE.KV_ns_api-keys`,
       `${api}.STREAM.MSG.DELETE.KV_ns_api-keys`,
@@ -57,9 +62,13 @@ const table: Record<NatsRole, { may: string[]; mayNot: string[] }> = {
       "ns.events.dlq",
       "$KV.ns_events-writer-history.42",
       `${api}.STREAM.INFO.ns_EVENTS_DLQ`,
+      `${api}.STREAM.CREATE.ns_EVENTS_DLQ_AUDIT`,
     ],
     mayNot: [
       "ns.events.ingest",
+      `${api}.STREAM.UPDATE.ns_EVENTS`,
+      `${api}.STREAM.UPDATE.ns_EVENTS_DLQ`,
+      `${api}.STREAM.UPDATE.KV_ns_events-writer-history`,
       "$KV.ns_api-keys.abc",
       `${api}.CONSUMER.MSG.NEXT.ns_EVENTS.ns_destination-hook`,
       `${api}.CONSUMER.DELETE.ns_EVENTS.ns_events-writer`,
@@ -76,9 +85,14 @@ const table: Record<NatsRole, { may: string[]; mayNot: string[] }> = {
       "$KV.ns_destinations-status.hook",
       "$KV.ns_destinations-attempts.hook:7",
       `${api}.STREAM.CREATE.ns_EVENTS`,
+      `${api}.STREAM.CREATE.ns_DESTINATIONS_DLQ`,
+      `${api}.STREAM.INFO.ns_DESTINATIONS_REPLAY`,
     ],
     mayNot: [
       `${api}.STREAM.UPDATE.ns_EVENTS`,
+      `${api}.STREAM.UPDATE.ns_DESTINATIONS_DLQ`,
+      `${api}.STREAM.UPDATE.ns_DESTINATIONS_REPLAY`,
+      `${api}.STREAM.UPDATE.KV_ns_destinations-attempts`,
       `${api}.CONSUMER.DELETE.ns_EVENTS.ns_events-writer`,
       `${api}.CONSUMER.CREATE.ns_EVENTS.ns_events-writer.ns.events.ingest`,
       `${api}.CONSUMER.MSG.NEXT.ns_EVENTS.ns_events-writer`,
@@ -91,6 +105,7 @@ const table: Record<NatsRole, { may: string[]; mayNot: string[] }> = {
   ops: {
     may: [
       `${api}.STREAM.DELETE.ns_EVENTS`,
+      `${api}.STREAM.UPDATE.ns_EVENTS`,
       `${api}.STREAM.PURGE.ns_DESTINATIONS_DLQ`,
       `${api}.STREAM.MSG.DELETE.ns_EVENTS_DLQ`,
       `${api}.CONSUMER.CREATE.ns_EVENTS_DLQ.ordered_1.ns.events.dlq`,
@@ -112,6 +127,17 @@ describe("natsPermissions", () => {
     expect(may.filter((subject) => !mayPublish(permissions, subject))).toEqual([]);
     expect(mayNot.filter((subject) => mayPublish(permissions, subject))).toEqual([]);
   });
+
+  it.each(natsRoles.filter((role) => role !== "ops"))(
+    "lets %s change no stream or bucket of the namespace: ops does (pnpm ops provision)",
+    (role) => {
+      const { streams, buckets } = projectStreams(ns);
+      const all = [...streams, ...buckets.map((bucket) => `KV_${bucket}`)];
+      const updates = all.map((name) => `${api}.STREAM.UPDATE.${name}`);
+      expect(updates.filter((subject) => mayPublish(natsPermissions(role, ns), subject))).toEqual([]);
+      expect(updates.filter((subject) => !mayPublish(natsPermissions("ops", ns), subject))).toEqual([]);
+    },
+  );
 
   it.each(natsRoles)("lets %s subscribe to its inboxes only", (role) => {
     expect(natsPermissions(role, ns).subscribe).toEqual({ allow: ["_INBOX.>"], deny: [] });

@@ -19,17 +19,19 @@ export interface NatsPermissions {
 const api = "$JS.API";
 const kvStream = (bucket: string) => `KV_${bucket}`;
 
-/** Stream info and create; `update` too for a stream the role configures. */
-function stream(name: string, access: "info" | "create" | "update"): string[] {
-  const verbs = { info: ["INFO"], create: ["INFO", "CREATE"], update: ["INFO", "CREATE", "UPDATE"] }[access];
-  return verbs.map((verb) => `${api}.STREAM.${verb}.${name}`);
+/**
+ * A stream read and, when missing, created, so that a fresh system starts in any order. Creating a stream that
+ * exists with another configuration is refused by JetStream; changing one is `pnpm ops provision`'s.
+ */
+function stream(name: string): string[] {
+  return [`${api}.STREAM.INFO.${name}`, `${api}.STREAM.CREATE.${name}`];
 }
 
 /** A bucket opened (created when missing) and read by key. */
-function bucketRead(bucket: string, access: "create" | "update"): string[] {
+function bucketRead(bucket: string): string[] {
   const name = kvStream(bucket);
   return [
-    ...stream(name, access),
+    ...stream(name),
     `${api}.DIRECT.GET.${name}`,
     // Direct gets by key carry the key's subject in theirs.
     `${api}.DIRECT.GET.${name}.>`,
@@ -76,11 +78,20 @@ function streamAdmin(name: string): string[] {
   ];
 }
 
-/** No service removes or empties a stream, nor deletes a stored message: that is the operators' CLI's. */
-const serviceDenies = [`${api}.STREAM.DELETE.>`, `${api}.STREAM.PURGE.>`, `${api}.STREAM.MSG.DELETE.>`];
+/**
+ * No service removes, empties or reconfigures a stream, nor deletes a stored message: that is the operators'
+ * CLI's. An update empties a stream as surely as a purge (max_msgs 1, a shorter max_age, fewer subjects, rollups
+ * allowed), and sources could feed a bucket from another stream.
+ */
+const serviceDenies = [
+  `${api}.STREAM.DELETE.>`,
+  `${api}.STREAM.PURGE.>`,
+  `${api}.STREAM.MSG.DELETE.>`,
+  `${api}.STREAM.UPDATE.>`,
+];
 
-/** A bucket a role reads but must never change: no writes, no new configuration (sources could feed it). */
-const readOnly = (bucket: string) => [`$KV.${bucket}.>`, `${api}.STREAM.UPDATE.${kvStream(bucket)}`];
+/** A bucket a role reads but must never write. */
+const readOnly = (bucket: string) => [`$KV.${bucket}.>`];
 
 /** Every stream and subject of one namespace, for the operators' CLI. */
 function projectResources(namespace?: string) {
@@ -104,7 +115,9 @@ function projectResources(namespace?: string) {
  * What each role may publish and subscribe to, from the same names the services use. Every request's answer
  * comes back on an inbox (`_INBOX.>`), JetStream's API included; the allows name each stream, consumer and
  * bucket the role touches and the API verbs it uses on them (read from each service's main.ts), so a new call
- * in a service needs its line here, or it fails with a permissions violation in that service's log.
+ * in a service needs its line here, or it fails with a permissions violation in that service's log. Services
+ * create what is missing and never change an existing stream or bucket: their start sends no update when the
+ * settings already match, and `pnpm ops provision` (the ops user) carries out a change, NATS_REPLICAS included.
  */
 export function natsPermissions(role: NatsRole, namespace?: string): NatsPermissions {
   const names = natsNames(namespace);
@@ -117,10 +130,10 @@ export function natsPermissions(role: NatsRole, namespace?: string): NatsPermiss
         publish: {
           allow: [
             `${api}.INFO`,
-            ...projectStreams.flatMap((name) => stream(name, "update")),
-            ...bucketRead(names.keysBucket, "create"),
+            ...projectStreams.flatMap(stream),
+            ...bucketRead(names.keysBucket),
             ...bucketWatch(names.keysBucket),
-            ...bucketRead(names.keyUsageBucket, "update"),
+            ...bucketRead(names.keyUsageBucket),
             `$KV.${names.keyUsageBucket}.>`,
             names.eventsSubject,
           ],
@@ -133,10 +146,10 @@ export function natsPermissions(role: NatsRole, namespace?: string): NatsPermiss
         publish: {
           allow: [
             `${api}.INFO`,
-            ...projectStreams.flatMap((name) => stream(name, "update")),
+            ...projectStreams.flatMap(stream),
             ...pullConsumer(names.eventsStream, names.writerConsumer),
             names.dlqSubject,
-            ...bucketRead(names.writerHistoryBucket, "update"),
+            ...bucketRead(names.writerHistoryBucket),
             `$KV.${names.writerHistoryBucket}.>`,
           ],
           deny: [...serviceDenies, names.eventsSubject],
@@ -148,13 +161,11 @@ export function natsPermissions(role: NatsRole, namespace?: string): NatsPermiss
         publish: {
           allow: [
             `${api}.INFO`,
-            // EVENTS and the writer's streams are the gateway's and consumer's to configure: created if missing.
-            ...projectStreams.flatMap((name) => stream(name, "create")),
-            ...[destinations.dlqStream, destinations.replayStream].flatMap((name) => stream(name, "update")),
-            ...bucketRead(destinations.bucket, "create"),
+            ...[...projectStreams, destinations.dlqStream, destinations.replayStream].flatMap(stream),
+            ...bucketRead(destinations.bucket),
             ...bucketWatch(destinations.bucket),
             ...[destinations.statusBucket, destinations.attemptsBucket].flatMap((bucket) => [
-              ...bucketRead(bucket, "update"),
+              ...bucketRead(bucket),
               `$KV.${bucket}.>`,
             ]),
             ...pullConsumer(names.eventsStream, "*", true),
@@ -188,7 +199,11 @@ export function natsUserName(role: NatsRole, namespace?: string): string {
   return namespace ? `evpipe-${namespace}-${role}` : `evpipe-${role}`;
 }
 
-/** The environment variable nats-server reads a role's password from (`password: $VAR` in its config). */
+/**
+ * The environment variable nats-server reads a role's password from (`password: $VAR` in its config). It parses
+ * the value as config: "7e3..." stops it as a bad number, "true" is no string, and a `;` silently ends the
+ * password there; letters and digits, a letter first, are read as written.
+ */
 export function natsPasswordVariable(role: NatsRole, namespace?: string): string {
   const scope = namespace ? `${namespace.toUpperCase().replace(/[^A-Z0-9]/g, "_")}_` : "";
   return `EVPIPE_${scope}${role.toUpperCase()}_NATS_PASSWORD`;

@@ -3,10 +3,17 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { type NatsRole, natsPasswordVariable, natsRoles, natsUserName } from "@evpipe/shared";
+import {
+  type NatsCredentials,
+  type NatsRole,
+  natsConnectionOptions,
+  natsPasswordVariable,
+  natsRoles,
+  natsUserName,
+} from "@evpipe/shared";
+import { type ConnectionOptions, nkeys } from "nats";
 import { freePort } from "./free-port.ts";
 import { natsServerBinary, runOps } from "./processes.ts";
-import { waitFor } from "./wait-for.ts";
 
 /** A certificate authority and a server certificate for 127.0.0.1 it signed, made by openssl in `dir`. */
 export interface TestCertificates {
@@ -37,64 +44,190 @@ export function makeCertificates(dir: string): TestCertificates {
 export interface SecuredNats {
   url: string;
   port: number;
-  /** The directory of its store, config and certificates. */
+  /** The directory of its store, config, certificates and nkey seeds. */
   dir: string;
-  /** NATS_USER and NATS_PASSWORD of a role, as that service is given them. */
-  credentials(role: NatsRole): { NATS_USER: string; NATS_PASSWORD: string };
+  /** The variables that give a role its credentials, as that service is given them. */
+  credentials(role: NatsRole): Record<string, string>;
+  /** nats.js's options to connect as a role, built as the services build theirs. */
+  connectOptions(role: NatsRole): Partial<ConnectionOptions>;
   cleanup(): Promise<void>;
+}
+
+/** A role's credentials on a test server: the variables a service is given, and what they parse to. */
+interface Login {
+  variables: Record<string, string>;
+  credentials: NatsCredentials;
+  /** An nkey user's public key, for the server's config. */
+  publicNkey?: string;
+}
+
+/**
+ * nats-server parses a `$VAR`'s value as a config value: random hex can read as a number ("7e3...") and stop
+ * it, a letter first keeps it a string.
+ */
+const serverSecret = () => `s${randomBytes(12).toString("hex")}`;
+
+function passwordLogin(role: NatsRole, namespace: string): Login {
+  const user = natsUserName(role, namespace);
+  const password = serverSecret();
+  return {
+    variables: { NATS_USER: user, NATS_PASSWORD: password },
+    credentials: { kind: "user", user, password, from: "NATS_USER and NATS_PASSWORD" },
+  };
+}
+
+// nats.js re-exports nkeys.js untyped; createUser() makes a user key pair, its seed "SU..." and public key "U...".
+const createUserKey = () => (nkeys as { createUser(): { getSeed(): Uint8Array; getPublicKey(): string } }).createUser();
+
+/** A new user nkey whose seed is written to a file of `dir`, for NATS_NKEY_SEED_FILE. */
+function nkeyLogin(dir: string, role: NatsRole): Login {
+  const key = createUserKey();
+  const seed = new TextDecoder().decode(key.getSeed());
+  const file = path.join(dir, `${role}.nk`);
+  writeFileSync(file, `${seed}\n`, { mode: 0o600 });
+  return {
+    publicNkey: key.getPublicKey(),
+    variables: { NATS_NKEY_SEED_FILE: file },
+    credentials: { kind: "nkey", seed, from: "NATS_NKEY_SEED_FILE" },
+  };
+}
+
+/** Runs `start` in a new temporary directory, removed again when the start fails. */
+async function inTempDir<T>(start: (dir: string) => Promise<T>): Promise<T> {
+  const dir = mkdtempSync(path.join(tmpdir(), "evp-nats-secured-"));
+  try {
+    return await start(dir);
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+async function stopServer(child: ChildProcess): Promise<void> {
+  // Never spawned (no pid) or already gone: there is no exit to wait for.
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGKILL");
+  await exited;
+}
+
+/** Resolves when nats-server says it is ready; rejects at once when it exits or cannot be spawned. */
+function untilReady(child: ChildProcess, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let output = "";
+    const timer = setTimeout(() => reject(new Error(`nats-server not ready in ${timeoutMs} ms: ${output}`)), timeoutMs);
+    const settle = (err?: Error) => {
+      clearTimeout(timer);
+      if (err) reject(err);
+      else resolve();
+    };
+    // Read for as long as it runs: a full pipe would block its logging.
+    child.stderr?.on("data", (chunk: Buffer) => {
+      output += chunk.toString();
+      if (/Server is ready/.test(output)) settle();
+    });
+    child.once("exit", (code, signal) => settle(new Error(`nats-server exited (${code ?? signal}): ${output}`)));
+    child.once("error", (err) => settle(new Error(`nats-server did not start: ${err.message}`)));
+  });
+}
+
+/**
+ * Starts nats-server with JetStream in `dir`, `authorization` being its config's authorization block and
+ * `serverEnv` added to its environment (the variables that block reads). A server that does not get ready is
+ * killed before the error is thrown; the caller removes `dir`.
+ */
+async function launch(
+  dir: string,
+  options: {
+    authorization: string;
+    serverEnv: Record<string, string>;
+    loginOf: (role: NatsRole) => Login;
+    certificates?: TestCertificates;
+  },
+): Promise<SecuredNats> {
+  const { certificates, loginOf } = options;
+  const port = await freePort();
+  const tlsBlock = certificates
+    ? `tls {\n  cert_file: ${JSON.stringify(certificates.certFile)}\n  key_file: ${JSON.stringify(certificates.keyFile)}\n}\n`
+    : "";
+  const config = `listen: 127.0.0.1:${port}\njetstream { store_dir: ${JSON.stringify(path.join(dir, "store"))} }\n${tlsBlock}${options.authorization}`;
+  writeFileSync(path.join(dir, "nats-server.conf"), config);
+  const child: ChildProcess = spawn(natsServerBinary(), ["-c", path.join(dir, "nats-server.conf")], {
+    env: { ...process.env, ...options.serverEnv },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  try {
+    await untilReady(child, 10_000);
+  } catch (err) {
+    await stopServer(child);
+    throw err;
+  }
+  const url = `nats://127.0.0.1:${port}`;
+  const tls = certificates ? { tls: { caFile: certificates.caFile } } : {};
+  return {
+    url,
+    port,
+    dir,
+    credentials: (role) => loginOf(role).variables,
+    connectOptions: (role) => natsConnectionOptions(url, { credentials: loginOf(role).credentials, ...tls }),
+    async cleanup() {
+      await stopServer(child);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /**
  * A private nats-server with JetStream whose users and permissions are exactly what `pnpm ops nats-config`
- * prints for `namespace`, each role with a random password given to the server in its environment; with
- * `tls`, it requires TLS with a certificate signed by a CA of its own.
+ * prints for `namespace`: each role a user with a random password given to the server in its environment, or,
+ * for the roles in `nkeyRoles`, an nkey user (`--nkey ROLE=U...`) whose seed is a file in `dir`; with `tls`,
+ * it requires TLS with a certificate signed by a CA of its own.
  */
-export async function startSecuredNats(namespace: string, options: { tls?: boolean } = {}): Promise<SecuredNats> {
-  const dir = mkdtempSync(path.join(tmpdir(), "evp-nats-secured-"));
-  const generated = await runOps(["nats-config"], { NATS_NAMESPACE: namespace });
-  if (generated.code !== 0) throw new Error(`ops nats-config exited ${generated.code}: ${generated.stderr}`);
-  const passwords = Object.fromEntries(natsRoles.map((role) => [role, randomBytes(12).toString("hex")])) as Record<
-    NatsRole,
-    string
-  >;
-  const port = await freePort();
-  const certificates = options.tls ? makeCertificates(dir) : undefined;
-  const tlsBlock = certificates
-    ? `tls {\n  cert_file: ${JSON.stringify(certificates.certFile)}\n  key_file: ${JSON.stringify(certificates.keyFile)}\n}\n`
-    : "";
-  const config = `listen: 127.0.0.1:${port}\njetstream { store_dir: ${JSON.stringify(path.join(dir, "store"))} }\n${tlsBlock}${generated.stdout}`;
-  writeFileSync(path.join(dir, "nats-server.conf"), config);
-  const serverEnv = Object.fromEntries(
-    natsRoles.map((role) => [natsPasswordVariable(role, namespace), passwords[role]]),
-  );
-  const child: ChildProcess = spawn(natsServerBinary(), ["-c", path.join(dir, "nats-server.conf")], {
-    env: { ...process.env, ...serverEnv },
-    stdio: ["ignore", "pipe", "pipe"],
+export async function startSecuredNats(
+  namespace: string,
+  options: { tls?: boolean; nkeyRoles?: readonly NatsRole[] } = {},
+): Promise<SecuredNats> {
+  return inTempDir(async (dir) => {
+    const nkeyRoles = new Set(options.nkeyRoles);
+    const login = (role: NatsRole) => (nkeyRoles.has(role) ? nkeyLogin(dir, role) : passwordLogin(role, namespace));
+    // Complete: one entry for each of natsRoles.
+    const logins = Object.fromEntries(natsRoles.map((role) => [role, login(role)])) as Record<NatsRole, Login>;
+    const nkeyArguments = natsRoles.flatMap((role) => {
+      const { publicNkey } = logins[role];
+      return publicNkey ? ["--nkey", `${role}=${publicNkey}`] : [];
+    });
+    const generated = await runOps(["nats-config", ...nkeyArguments], { NATS_NAMESPACE: namespace });
+    if (generated.code !== 0) throw new Error(`ops nats-config exited ${generated.code}: ${generated.stderr}`);
+    const serverEnv = Object.fromEntries(
+      natsRoles.flatMap((role) => {
+        const { credentials } = logins[role];
+        return credentials.kind === "user" ? [[natsPasswordVariable(role, namespace), credentials.password]] : [];
+      }),
+    );
+    return launch(dir, {
+      authorization: generated.stdout,
+      serverEnv,
+      loginOf: (role) => logins[role],
+      ...(options.tls ? { certificates: makeCertificates(dir) } : {}),
+    });
   });
-  let output = "";
-  child.stderr?.on("data", (chunk: Buffer) => {
-    output += chunk.toString();
+}
+
+/**
+ * A private nats-server with JetStream that admits one random token and nothing else (`authorization { token }`
+ * cannot sit beside users): every role's credentials are that token in NATS_TOKEN.
+ */
+export async function startTokenNats(): Promise<SecuredNats> {
+  return inTempDir(async (dir) => {
+    const token = serverSecret();
+    const login: Login = {
+      variables: { NATS_TOKEN: token },
+      credentials: { kind: "token", token, from: "NATS_TOKEN" },
+    };
+    return launch(dir, {
+      authorization: "authorization {\n  token: $EVPIPE_TEST_NATS_TOKEN\n}\n",
+      serverEnv: { EVPIPE_TEST_NATS_TOKEN: token },
+      loginOf: () => login,
+    });
   });
-  await waitFor(
-    "the secured nats-server to start",
-    () => {
-      if (child.exitCode !== null) throw new Error(`nats-server exited: ${output}`);
-      return /Server is ready/.test(output);
-    },
-    { timeoutMs: 10_000 },
-  );
-  return {
-    url: `nats://127.0.0.1:${port}`,
-    port,
-    dir,
-    credentials: (role) => ({ NATS_USER: natsUserName(role, namespace), NATS_PASSWORD: passwords[role] }),
-    async cleanup() {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise((resolve) => child.once("exit", resolve));
-        child.kill("SIGKILL");
-        await exited;
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
 }
