@@ -7,13 +7,13 @@ import { connect, StorageType } from "nats";
 import { afterAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { freePort } from "./support/free-port.ts";
+import { natsServerBinary } from "./support/processes.ts";
 import { waitFor } from "./support/wait-for.ts";
 
 // No Docker engine here: compose.cluster.yaml is checked by running what can run without one. Its NATS
 // configuration is started as three real nats-server processes (host names mapped to loopback ports) that must
 // form a JetStream cluster; its HAProxy configuration is checked by haproxy itself.
 const repoRoot = path.resolve(import.meta.dirname, "..");
-const natsServerBinary = process.env.NATS_SERVER_BIN ?? "/usr/sbin/nats-server";
 
 interface ComposeService {
   image?: string;
@@ -80,7 +80,7 @@ describe("compose.cluster.yaml", () => {
       const command = service(name).command ?? [];
       // The compose command's own flags (the node's name) after its --config.
       const args = ["--config", path.join(dir, "nats.conf"), ...command.slice(3)];
-      children.push(spawn(natsServerBinary, args, { stdio: "ignore" }));
+      children.push(spawn(natsServerBinary(), args, { stdio: "ignore" }));
     });
 
     const nc = await waitFor(

@@ -42,6 +42,36 @@ async function writerInfo() {
   );
 }
 
+/** Runs `during` while a transaction holds `event`'s rollup row, and ends that transaction however `during` ends. */
+async function whileRowLocked<T>(event: string, during: () => Promise<T>): Promise<T> {
+  const release = Promise.withResolvers<void>();
+  const locked = Promise.withResolvers<void>();
+  const holding = services.pipeline.db.transaction().execute(async (trx) => {
+    await sql`SELECT 1 FROM daily_event_counts WHERE event = ${event} FOR UPDATE`.execute(trx);
+    locked.resolve();
+    await release.promise;
+  });
+  // A transaction that fails before it holds the row fails the test instead of leaving it waiting.
+  holding.catch((err: unknown) => locked.reject(err));
+  try {
+    await locked.promise;
+    return await during();
+  } finally {
+    // An open transaction would hang the teardown's db.destroy().
+    release.resolve();
+    await holding;
+  }
+}
+
+// Other test runs share the server, each with its own database: only this run's consumers count.
+async function consumerWaitsOnLock(): Promise<boolean> {
+  const { rows } = await sql<{ n: string }>`
+    SELECT count(*) AS n FROM pg_stat_activity
+    WHERE datname = current_database() AND application_name = 'evpipe-consumer'
+      AND wait_event_type = 'Lock'`.execute(services.pipeline.db);
+  return Number(rows[0]?.n) > 0;
+}
+
 describe("consumer takeover", () => {
   it("has a SIGKILLed consumer's messages stored once by the other, all within ack_wait and a margin of the kill", async () => {
     const [victim, survivor] = await Promise.all([startConsumer(takeoverEnv), startConsumer(takeoverEnv)]);
@@ -105,40 +135,27 @@ describe("consumer takeover", () => {
     await waitFor("the slow event's rollup row", stored(await send(`${slowEvent}-first`, slowEvent)));
 
     // The test holds the rollup row the next write must update, so that write waits on the lock.
-    const release = Promise.withResolvers<void>();
-    const locked = Promise.withResolvers<void>();
-    const holding = services.pipeline.db.transaction().execute(async (trx) => {
-      await sql`SELECT 1 FROM daily_event_counts WHERE event = ${slowEvent} FOR UPDATE`.execute(trx);
-      locked.resolve();
-      await release.promise;
+    const { before, slowIds, waitingIds } = await whileRowLocked(slowEvent, async () => {
+      const before = {
+        delivered: (await writerInfo()).delivered.consumer_seq,
+        published: await services.pipeline.publishedCount(),
+      };
+      const slowIds = await send(`${slowEvent}-slow`, slowEvent);
+      await waitFor("the write to wait on the lock", consumerWaitsOnLock);
+      const blockedAt = Date.now();
+      // The only writer is busy: this one waits in the buffer.
+      const waitingIds = await send(`${slowEvent}-waiting`, `${slowEvent}-other`);
+      // The hold is the test: three ack waits without working() redeliver both messages (to this consumer).
+      await waitFor(
+        "the write to stay blocked for three ack waits",
+        async () => {
+          if (!(await consumerWaitsOnLock())) throw new Error("the write stopped waiting on the lock");
+          return Date.now() - blockedAt > 3 * Number(env.ACK_WAIT_MS);
+        },
+        { timeoutMs: 30_000, intervalMs: 200 },
+      );
+      return { before, slowIds, waitingIds };
     });
-    await locked.promise;
-    const before = {
-      delivered: (await writerInfo()).delivered.consumer_seq,
-      published: await services.pipeline.publishedCount(),
-    };
-    const slowIds = await send(`${slowEvent}-slow`, slowEvent);
-    const waitingOnLock = async () => {
-      const { rows } = await sql<{ n: string }>`
-        SELECT count(*) AS n FROM pg_stat_activity
-        WHERE application_name = 'evpipe-consumer' AND wait_event_type = 'Lock'`.execute(services.pipeline.db);
-      return Number(rows[0]?.n) > 0;
-    };
-    await waitFor("the write to wait on the lock", waitingOnLock);
-    const blockedAt = Date.now();
-    // The only writer is busy: this one waits in the buffer.
-    const waitingIds = await send(`${slowEvent}-waiting`, `${slowEvent}-other`);
-    // The hold is the test: three ack waits without working() redeliver both messages (to this consumer).
-    await waitFor(
-      "the write to stay blocked for three ack waits",
-      async () => {
-        if (!(await waitingOnLock())) throw new Error("the write stopped waiting on the lock");
-        return Date.now() - blockedAt > 3 * Number(env.ACK_WAIT_MS);
-      },
-      { timeoutMs: 30_000, intervalMs: 200 },
-    );
-    release.resolve();
-    await holding;
 
     await waitFor("both messages to be stored", stored([...slowIds, ...waitingIds]), { timeoutMs: 30_000 });
     const info = await writerInfo();

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -7,6 +7,7 @@ import { createInterface } from "node:readline";
 import { afterEach, describe, expect, it } from "vitest";
 import { freePort } from "./support/free-port.ts";
 import { uniqueId } from "./support/pipeline.ts";
+import { natsServerBinary } from "./support/processes.ts";
 import { waitFor } from "./support/wait-for.ts";
 
 const repoRoot = path.resolve(import.meta.dirname, "..");
@@ -50,8 +51,9 @@ function startService(name: "gateway" | "consumer", env: Record<string, string>)
 
 function startNatsOn(port: number, args = ["-js"]): ChildProcess {
   const storeDir = mkdtempSync(path.join(tmpdir(), "evp-nats-wait-"));
-  const binary = existsSync("/usr/sbin/nats-server") ? "/usr/sbin/nats-server" : "nats-server";
-  const child = spawn(binary, ["-a", "127.0.0.1", "-p", String(port), "-sd", storeDir, ...args], { stdio: "ignore" });
+  const child = spawn(natsServerBinary(), ["-a", "127.0.0.1", "-p", String(port), "-sd", storeDir, ...args], {
+    stdio: "ignore",
+  });
   children.push(child);
   cleanups.push(() => rmSync(storeDir, { recursive: true, force: true }));
   return child;

@@ -8,6 +8,7 @@ import { sql } from "kysely";
 import { connect } from "nats";
 import { describe, expect, inject, it } from "vitest";
 import { parse } from "yaml";
+import { natsServerBinary } from "./support/processes.ts";
 import { runPromtool } from "./support/prometheus.ts";
 
 // No Docker engine on the test machines: compose.yaml is checked here against the servers the tests run and
@@ -57,8 +58,7 @@ describe("compose.yaml", () => {
     try {
       const file = path.join(dir, "nats.conf");
       writeFileSync(file, content);
-      const binary = process.env.NATS_SERVER_BIN ?? "/usr/sbin/nats-server";
-      const { stderr } = await promisify(execFile)(binary, ["-t", "-c", file]);
+      const { stderr } = await promisify(execFile)(natsServerBinary(), ["-t", "-c", file]);
       expect(stderr).toContain("is valid");
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -10,7 +10,7 @@ import {
   provisionStreams,
 } from "@evpipe/shared";
 import { connect, type NatsConnection } from "nats";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { uniqueId } from "./support/pipeline.ts";
 import { startNatsServer, type ThrowawayNats } from "./support/processes.ts";
 import { waitFor } from "./support/wait-for.ts";
@@ -35,6 +35,12 @@ beforeAll(async () => {
   await provisionStreams(await nc.jetstreamManager(), names, defaultStreamSettings);
 });
 
+// What each test opens, closed after it (last opened first), whether it passed or not.
+const closers: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const close of closers.splice(0).reverse()) await close();
+});
+
 afterAll(async () => {
   await nc?.close();
   await nats?.cleanup();
@@ -50,16 +56,21 @@ const events = (count: number): EnvelopeEvent[] =>
     key_id: "key",
   }));
 
-const publisherOn = (subject: string, publishTimeoutMs = timeoutMs) =>
-  createJetStreamPublisher({ nc, subject, timeoutMs: publishTimeoutMs, maxInFlight: 4096 });
+function publisherOn(subject: string, publishTimeoutMs = timeoutMs) {
+  const publisher = createJetStreamPublisher({ nc, subject, timeoutMs: publishTimeoutMs, maxInFlight: 4096 });
+  closers.push(() => publisher.close());
+  return publisher;
+}
 
 /** A subscriber that takes every message on `subject` and never answers: publishes to it await their PubAck. */
 async function silentSubscriber(subject: string) {
   const listener = await connect({ servers: nats.url, reconnect: false });
+  closers.push(() => listener.close());
   let received = 0;
   listener.subscribe(subject, { callback: () => received++ });
   await listener.flush();
-  return { received: () => received, close: () => listener.close() };
+  // Its flush: every message already delivered to it has been counted.
+  return { received: () => received, flush: () => listener.flush() };
 }
 
 async function failureOf(promise: Promise<unknown>) {
@@ -117,10 +128,6 @@ describe("the JetStream publisher when the connection drops", () => {
       "retry",
     );
     expect((await jsm.streams.info(names.eventsStream)).state.messages).toBe(before);
-
-    held.close();
-    stream.close();
-    await listener.close();
   });
 });
 
@@ -130,12 +137,12 @@ describe("the JetStream publisher on an answer it cannot take", () => {
     const { err, elapsedMs } = await failureOf(publisher.publish(events(1), "no-responders"));
     expect(err).toMatchObject({ name: "PublishError", reason: "no_responders", message: "JetStream: 503 " });
     expect(elapsedMs).toBeLessThan(fastMs);
-    publisher.close();
   });
 
   it("rejects at once on a JetStream error PubAck, such as a stream leader's 503 'raft: not leader'", async () => {
     const subject = `answering.${uniqueId("")}`;
     const responder = await connect({ servers: nats.url });
+    closers.push(() => responder.close());
     // What nats-server 2.9 answers when its raft proposal fails because the stream lost its leader.
     const answer = JSON.stringify({ error: { code: 503, description: "raft: not leader" }, stream: "EVENTS" });
     responder.subscribe(subject, { callback: (_err, msg) => msg.respond(new TextEncoder().encode(answer)) });
@@ -144,18 +151,44 @@ describe("the JetStream publisher on an answer it cannot take", () => {
     const { err, elapsedMs } = await failureOf(publisher.publish(events(1), "not-leader"));
     expect(err).toMatchObject({ name: "PublishError", reason: "refused", message: "JetStream: 503 raft: not leader" });
     expect(elapsedMs).toBeLessThan(fastMs);
-    publisher.close();
-    await responder.close();
   });
 
   it("still fails a publish nobody answers after its timeout", async () => {
     const silent = `silent.${uniqueId("")}`;
-    const listener = await silentSubscriber(silent);
+    // It takes the message and never answers.
+    await silentSubscriber(silent);
     const publisher = publisherOn(silent, 300);
     const { err, elapsedMs } = await failureOf(publisher.publish(events(1), "unanswered"));
     expect(err).toMatchObject({ name: "PublishError", reason: "timeout", message: "no PubAck within 300 ms" });
     expect(elapsedMs).toBeGreaterThanOrEqual(290);
+  });
+});
+
+describe("the JetStream publisher when closed", () => {
+  it("rejects at once every publish awaiting its PubAck or not yet sent, sends none of the latter, and refuses later ones", async () => {
+    const silent = `silent.${uniqueId("")}`;
+    const listener = await silentSubscriber(silent);
+    const publisher = publisherOn(silent);
+    const closedError = { name: "PublishError", reason: "disconnected", message: "the publisher is closed" };
+    const awaiting = Array.from({ length: 5 }, () => publisher.publish(events(1), "awaiting"));
+    const outcomes = Promise.allSettled(awaiting);
+    await waitFor("the publishes to reach the server", () => listener.received() === awaiting.length);
+
+    // Queued for the next socket write, which close() comes before.
+    const unsent = failureOf(publisher.publish(events(1), "unsent"));
+    const closedAt = performance.now();
     publisher.close();
-    await listener.close();
+    const settled = await outcomes;
+    expect(performance.now() - closedAt).toBeLessThan(fastMs);
+    expect(settled.map((outcome) => outcome.status)).toEqual(awaiting.map(() => "rejected"));
+    for (const outcome of settled) expect((outcome as PromiseRejectedResult).reason).toMatchObject(closedError);
+    expect((await unsent).err).toMatchObject(closedError);
+    const later = await failureOf(publisher.publish(events(1), "later"));
+    expect(later.err).toMatchObject(closedError);
+    expect(later.elapsedMs).toBeLessThan(fastMs);
+
+    await nc.flush();
+    await listener.flush();
+    expect(listener.received()).toBe(awaiting.length);
   });
 });

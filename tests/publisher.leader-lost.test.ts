@@ -15,6 +15,8 @@ const subject = "leader.lost";
 // Three nats-servers with JetStream, routed to each other over loopback.
 let cluster: NatsCluster;
 let admin: NatsConnection;
+// What the test opens, closed here (last opened first) so that a failed assertion leaks nothing.
+const closers: Array<() => unknown> = [];
 
 beforeAll(async () => {
   cluster = await startNatsCluster(3);
@@ -29,6 +31,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  for (const close of closers.reverse()) await close();
   await admin?.close();
   await cluster?.cleanup();
 });
@@ -49,7 +52,9 @@ describe("the JetStream publisher when the stream leader dies on another server 
     // The gateway's kind of connection, on a server that stays up: it sees no disconnect.
     const log = createLogger({ service: "t", level: "silent" });
     const nc = await connectNats({ servers: survivor.url, name: "leader-lost", log });
+    closers.push(() => nc.close());
     const publisher = createJetStreamPublisher({ nc, subject, timeoutMs, maxInFlight: 4096 });
+    closers.push(() => publisher.close());
     await publisher.publish(events(), "warm");
 
     // A stopped leader takes the routed messages and answers none: they are in flight when it dies.
@@ -100,8 +105,5 @@ describe("the JetStream publisher when the stream leader dies on another server 
     await Promise.all(held.map((batch) => publisher.publish(batch, "retry again")));
     // The warm-up, the first acknowledged during the election, and each held one once.
     expect((await jsm.streams.info(stream)).state.messages).toBe(2 + held.length);
-
-    publisher.close();
-    await nc.close();
   });
 });

@@ -1,9 +1,10 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { connect } from "nats";
 import { freePort } from "./free-port.ts";
+import { natsServerBinary } from "./processes.ts";
 import { waitFor } from "./wait-for.ts";
 
 export interface ClusterNode {
@@ -30,10 +31,6 @@ export interface NatsCluster {
   cleanup(): Promise<void>;
 }
 
-function natsServerBinary(): string {
-  return process.env.NATS_SERVER_BIN ?? (existsSync("/usr/sbin/nats-server") ? "/usr/sbin/nats-server" : "nats-server");
-}
-
 /**
  * Three (or `size`) nats-server processes of the machine's binary, clustered over loopback routes with
  * JetStream, each with its own store directory: a RAFT cluster like a production one, on one machine.
@@ -44,9 +41,25 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
     Array.from({ length: size }, async () => ({ client: await freePort(), route: await freePort() })),
   );
   const routes = ports.map((port) => `nats-route://127.0.0.1:${port.route}`).join(",");
-  const nodes = ports.map((port, index) => clusterNode(`n${index + 1}-${clusterName}`, port, clusterName, routes));
-  await Promise.all(nodes.map((node) => node.restart()));
-  const cluster: NatsCluster = {
+  const nodes: NodeWithStore[] = [];
+  const cleanup = async () => {
+    await Promise.all(nodes.map((node) => node.kill("SIGKILL")));
+    for (const node of nodes) node.removeStore();
+  };
+  try {
+    for (const [index, port] of ports.entries()) {
+      nodes.push(clusterNode(`n${index + 1}-${clusterName}`, port, clusterName, routes));
+    }
+    // Every start settles (each has its own deadline) before a failed one cleans up the others.
+    const started = await Promise.allSettled(nodes.map((node) => node.restart()));
+    const failed = started.find((result) => result.status === "rejected");
+    if (failed) throw failed.reason;
+    await waitForMetaLeader(nodes, 30_000);
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+  return {
     nodes,
     seeds: nodes.map((node) => node.url).join(","),
     node: (name) => {
@@ -54,22 +67,19 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
       if (!found) throw new Error(`no node ${name} in ${nodes.map((node) => node.name).join(", ")}`);
       return found;
     },
-    waitForJetStream: (timeoutMs = 30_000) => waitForMetaLeader(cluster, timeoutMs),
-    async cleanup() {
-      await Promise.all(nodes.map((node) => node.kill("SIGKILL")));
-      for (const node of nodes) (node as ClusterNode & { removeStore(): void }).removeStore();
-    },
+    waitForJetStream: (timeoutMs = 30_000) => waitForMetaLeader(nodes, timeoutMs),
+    cleanup,
   };
-  await cluster.waitForJetStream();
-  return cluster;
 }
+
+type NodeWithStore = ClusterNode & { removeStore(): void };
 
 function clusterNode(
   name: string,
   ports: { client: number; route: number },
   clusterName: string,
   routes: string,
-): ClusterNode & { removeStore(): void } {
+): NodeWithStore {
   const storeDir = mkdtempSync(path.join(tmpdir(), "evp-nats-cluster-"));
   let child: ChildProcess | undefined;
   const running = () => child !== undefined && child.exitCode === null && child.signalCode === null;
@@ -99,6 +109,11 @@ function clusterNode(
       const proc = spawn(natsServerBinary(), args, { stdio: ["ignore", "ignore", "pipe"] });
       child = proc;
       let output = "";
+      let spawnError: Error | undefined;
+      // Without a listener, a binary that cannot be run (ENOENT) would crash the test process.
+      proc.once("error", (err) => {
+        spawnError = err;
+      });
       proc.stderr?.on("data", (chunk: Buffer) => {
         // Only the start-up lines are needed; a long run must not keep every log line.
         if (output.length < 64 * 1024) output += chunk.toString();
@@ -106,7 +121,10 @@ function clusterNode(
       await waitFor(
         `nats-server ${name} to start`,
         () => {
-          if (proc.exitCode !== null) throw new Error(`nats-server ${name} exited: ${output}`);
+          if (spawnError) throw new Error(`nats-server ${name} did not start: ${spawnError.message}`);
+          if (proc.exitCode !== null || proc.signalCode !== null) {
+            throw new Error(`nats-server ${name} exited (${proc.exitCode ?? proc.signalCode}): ${output}`);
+          }
           return /Server is ready/.test(output);
         },
         { timeoutMs: 15_000 },
@@ -116,8 +134,8 @@ function clusterNode(
   };
 }
 
-async function waitForMetaLeader(cluster: NatsCluster, timeoutMs: number): Promise<void> {
-  const running = cluster.nodes.filter((node) => node.running);
+async function waitForMetaLeader(nodes: readonly ClusterNode[], timeoutMs: number): Promise<void> {
+  const running = nodes.filter((node) => node.running);
   await waitFor(
     "the NATS cluster to elect a JetStream meta leader",
     async () => {

@@ -1,5 +1,5 @@
 import { type EnvelopeEvent, encodeEnvelope, envelopeMessageId, messageHeaders } from "@evpipe/shared";
-import { createInbox, headers, type Msg, type NatsConnection } from "nats";
+import { createInbox, headers, type Msg, type NatsConnection, type QueuedIterator, type Status } from "nats";
 
 export interface EventPublisher {
   /** Resolves once JetStream has stored the message; rejects when it did not acknowledge. */
@@ -116,8 +116,8 @@ interface ConnectionEvents {
 }
 
 /** Follows the connection's status. nats.js hands every status to every `status()` iterator. */
-async function followConnection(nc: NatsConnection, on: ConnectionEvents, closed: () => boolean) {
-  for await (const status of nc.status()) {
+async function followConnection(statuses: AsyncIterable<Status>, on: ConnectionEvents, closed: () => boolean) {
+  for await (const status of statuses) {
     if (closed()) break;
     if (status.type === "disconnect") on.down();
     else if (status.type === "reconnect") on.up();
@@ -126,6 +126,7 @@ async function followConnection(nc: NatsConnection, on: ConnectionEvents, closed
 }
 
 const connectionLost = () => new PublishError("NATS connection lost before the PubAck", { reason: "disconnected" });
+const publisherClosed = () => new PublishError("the publisher is closed", { reason: "disconnected" });
 // A server left (or joined) the cluster: a publish may have gone to a stream leader on a server now gone, which
 // never answers; the connection itself stays up, so nothing else would end its wait before the timeout.
 const clusterChanged = () =>
@@ -158,10 +159,15 @@ export function createJetStreamPublisher(options: {
   subject: string;
   timeoutMs: number;
   maxInFlight: number;
-}): EventPublisher & { close(): void } {
+}): EventPublisher & {
+  /** Stops following the connection; every publish still awaiting its PubAck, and every later one, fails. */
+  close(): void;
+} {
   const { nc, subject } = options;
   const inbox = createInbox();
   const pending = pendingAcks(options.timeoutMs);
+  // Not natsConnected(nc): it knows only connections made by connectNats (false for any other, which would refuse
+  // every publish) and lags behind the status events, which the listener below receives from here on anyway.
   let connected = !nc.isClosed();
   let closed = false;
   // Publishes from requests handled in the same event-loop turn go out in one socket write: nats.js flushes
@@ -199,10 +205,16 @@ export function createJetStreamPublisher(options: {
     },
     clusterChanged: () => pending.fail(clusterChanged),
   };
-  void followConnection(nc, connection, () => closed);
+  // Typed as an AsyncIterable, but nats.js returns its QueuedIterator: stop() ends the loop and unregisters it.
+  const statuses = nc.status() as QueuedIterator<Status>;
+  void followConnection(statuses, connection, () => closed);
 
   function publishMessage(payload: Uint8Array, msgId: string, requestId: string): Promise<void> {
-    if (!connected) return Promise.reject(new PublishError("not connected to NATS", { reason: "disconnected" }));
+    if (!connected) {
+      return Promise.reject(
+        closed ? publisherClosed() : new PublishError("not connected to NATS", { reason: "disconnected" }),
+      );
+    }
     if (pending.size >= options.maxInFlight) {
       const message = `${options.maxInFlight} publishes already await a PubAck`;
       return Promise.reject(new PublishError(message, { reason: "overloaded" }));
@@ -241,7 +253,11 @@ export function createJetStreamPublisher(options: {
     publish,
     close: () => {
       closed = true;
+      // Refuses new publishes and skips queued ones, which the fail below settles.
+      connected = false;
+      statuses.stop();
       pending.close();
+      pending.fail(publisherClosed);
       replies.unsubscribe();
     },
   };
