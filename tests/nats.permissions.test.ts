@@ -14,22 +14,31 @@ import { newSecretsKey } from "./support/destinations.ts";
 import { postJson } from "./support/http.ts";
 import { uniqueId } from "./support/pipeline.ts";
 import { installPoisonTrigger } from "./support/poison.ts";
-import { type RunningService, runOps, runService, type ServiceRun, startService } from "./support/processes.ts";
-import { type SecuredNats, startSecuredNats, startTokenNats } from "./support/secured-nats.ts";
+import { type RunningService, runOps, runService, startService } from "./support/processes.ts";
+import {
+  otherAccount,
+  permissionWarnings,
+  runOutput,
+  type SecuredNats,
+  startFailure,
+  startSecuredNats,
+  startTokenNats,
+} from "./support/secured-nats.ts";
 import { sinkScripts, startVendorSink, type VendorSink } from "./support/vendor-sink.ts";
 import { waitFor } from "./support/wait-for.ts";
 
 const namespace = uniqueId("perm");
 const names = natsNames(namespace);
 const secretsKey = newSecretsKey();
+const other = otherAccount("OTHER");
 let nats: SecuredNats;
 let databaseUrl: string;
 const connections: NatsConnection[] = [];
 const running: RunningService[] = [];
 
 beforeAll(async () => {
-  // The gateway an nkey user beside the others' passwords, in one authorization block.
-  nats = await startSecuredNats(namespace, { nkeyRoles: ["gateway"] });
+  // The gateway an nkey user beside the others' passwords, in the project's account; another account beside it.
+  nats = await startSecuredNats(namespace, { nkeyRoles: ["gateway"], otherAccounts: other.config });
   const base = new URL(inject("databaseUrl"));
   base.pathname = `/evp_${namespace}`;
   databaseUrl = base.toString();
@@ -75,19 +84,12 @@ async function storedCount(id: string): Promise<number> {
   }
 }
 
-const output = (run: ServiceRun) => `${run.stdout}${run.stderr}`;
-const permissionWarnings = (service: RunningService) =>
-  service.lines.filter((line) => String(line.msg).includes("permissions violation"));
-
 describe("NATS with users and permissions (pnpm ops nats-config)", () => {
   const refused = (reason: string) => `NATS at ${nats.url} refused the connection: ${reason}`;
+  const noCredentials = `authorization violation: the server requires credentials and none were given (set NATS_USER and NATS_PASSWORD, NATS_TOKEN, NATS_CREDS or NATS_NKEY_SEED_FILE)`;
 
   it.each([
-    [
-      "no credentials",
-      {},
-      "authorization violation: the server requires credentials and none were given (set NATS_USER and NATS_PASSWORD, NATS_TOKEN, NATS_CREDS or NATS_NKEY_SEED_FILE)",
-    ],
+    ["no credentials", {}, noCredentials],
     [
       "a wrong password",
       { NATS_USER: natsUserName("consumer", namespace), NATS_PASSWORD: "not-the-password-x7" },
@@ -96,23 +98,15 @@ describe("NATS with users and permissions (pnpm ops nats-config)", () => {
   ])("the gateway with %s stops at once with exit 1 and one line, no stack", async (_, credentials, reason) => {
     const started = Date.now();
     const run = await runService("gateway", { ...env(), ...credentials, PORT: "0" });
-    expect(run.code, output(run)).toBe(1);
+    expect(startFailure(run), runOutput(run)).toEqual({ code: 1, problems: [refused(reason)], stack: false });
     expect(Date.now() - started).toBeLessThan(15_000);
-    const problems = run.lines.filter((line) => line.level === "fatal" || line.level === "error");
-    expect(
-      problems.map((line) => line.msg),
-      output(run),
-    ).toEqual([refused(reason)]);
-    expect(output(run)).not.toContain("    at ");
-    expect(output(run)).not.toContain("not-the-password-x7");
+    expect(runOutput(run)).not.toContain("not-the-password-x7");
   });
 
   it("ops without credentials prints one line and exits 1", async () => {
     const result = await runOps(["keys", "list"], env());
     expect(result.code, result.stderr).toBe(1);
-    expect(result.stderr).toBe(
-      `ops: ${refused("authorization violation: the server requires credentials and none were given (set NATS_USER and NATS_PASSWORD, NATS_TOKEN, NATS_CREDS or NATS_NKEY_SEED_FILE)")}\n`,
-    );
+    expect(result.stderr).toBe(`ops: ${refused(noCredentials)}\n`);
   });
 
   describe("each service with its own credentials", () => {
@@ -128,11 +122,9 @@ describe("NATS with users and permissions (pnpm ops nats-config)", () => {
     beforeAll(async () => {
       ({ key } = await opsJson<{ key: string }>(["keys", "create", "--name", "perm", "--scopes", "ingest,read"]));
       sinks.push(await startVendorSink("webhook"), await startVendorSink("webhook", sinkScripts.always(400)));
-      for (const [name, sink] of [
-        ["hook", sinks[0]],
-        ["refuser", sinks[1]],
-      ] as const) {
-        const args = ["destinations", "add", name, "--type", "webhook", "--url", String(sink?.url), "--secret", "s3"];
+      for (const [i, name] of ["hook", "refuser"].entries()) {
+        const url = String(sinks[i]?.url);
+        const args = ["destinations", "add", name, "--type", "webhook", "--url", url, "--secret", "s3"];
         const added = await runOps(args, env("ops"));
         if (added.code !== 0) throw new Error(`destinations add exited ${added.code}: ${added.stderr}`);
       }
@@ -222,6 +214,23 @@ describe("NATS with users and permissions (pnpm ops nats-config)", () => {
     expect(after.state.messages).toBe(before.state.messages);
     expect(after.config).toEqual(before.config);
   });
+
+  it("another account on the server, allowed everything, neither sees EVENTS nor publishes into it", async () => {
+    const admin = await connectAs("ops");
+    const adminJsm = await admin.jetstreamManager();
+    await provisionStreams(adminJsm, names, defaultStreamSettings);
+    const before = (await adminJsm.streams.info(names.eventsStream)).state;
+    const intruder = await connect({ ...other.connectOptions(nats.url), name: "tests-other" });
+    connections.push(intruder);
+    const intruderJsm = await intruder.jetstreamManager();
+    await expect(intruderJsm.streams.info(names.eventsStream)).rejects.toThrow("stream not found");
+    intruder.publish(names.eventsSubject, JSON.stringify({ from: "other" }));
+    await intruder.flush();
+    // Stored after the other's publish, had that reached EVENTS: its number shows whether it did.
+    const marker = await admin.jetstream().publish(names.eventsSubject, JSON.stringify({ from: "ops" }));
+    expect(marker.seq).toBe(before.last_seq + 1);
+    expect((await adminJsm.streams.info(names.eventsStream)).state.messages).toBe(before.messages + 1);
+  });
 });
 
 describe("NATS with a token (authorization { token })", () => {
@@ -246,14 +255,9 @@ describe("NATS with a token (authorization { token })", () => {
     expect(await gateway.stop()).toBe(0);
 
     const run = await runService("gateway", { ...tokenEnv({ NATS_TOKEN: "not-the-token-x7" }), PORT: "0" });
-    expect(run.code, output(run)).toBe(1);
-    const problems = run.lines.filter((line) => line.level === "fatal" || line.level === "error");
-    expect(
-      problems.map((line) => line.msg),
-      output(run),
-    ).toEqual([`NATS at ${tokenNats.url} refused the connection: authorization violation (check NATS_TOKEN)`]);
-    expect(output(run)).not.toContain("    at ");
-    expect(output(run)).not.toContain("not-the-token-x7");
+    const refused = `NATS at ${tokenNats.url} refused the connection: authorization violation (check NATS_TOKEN)`;
+    expect(startFailure(run), runOutput(run)).toEqual({ code: 1, problems: [refused], stack: false });
+    expect(runOutput(run)).not.toContain("not-the-token-x7");
   });
 });
 
@@ -289,10 +293,7 @@ describe("NATS over TLS", () => {
     ["tls:// to a server without TLS", () => nats.url.replace("nats://", "tls://"), /the server does not offer it$/],
   ])("the gateway given %s stops with exit 1 and one line", async (_, url, reason) => {
     const run = await runService("gateway", { ...tlsEnv({ NATS_URL: url() }), PORT: "0" });
-    expect(run.code, output(run)).toBe(1);
-    const fatal = run.lines.filter((line) => line.level === "fatal");
-    expect(fatal, output(run)).toHaveLength(1);
-    expect(String(fatal[0]?.msg)).toMatch(reason);
-    expect(output(run)).not.toContain("    at ");
+    const problems = [expect.stringMatching(reason)];
+    expect(startFailure(run), runOutput(run)).toEqual({ code: 1, problems, stack: false });
   });
 });

@@ -3,9 +3,10 @@ import { projectStreams } from "./destinations.ts";
 import {
   type NatsPermissions,
   type NatsRole,
+  natsAccountName,
   natsPermissions,
   natsRoles,
-  natsServerAuthorization,
+  natsServerAccounts,
 } from "./nats-permissions.ts";
 
 /** NATS subject matching: `*` one token, `>` one or more at the end. */
@@ -151,16 +152,26 @@ describe("natsPermissions", () => {
   });
 });
 
-describe("natsServerAuthorization", () => {
-  it("renders one user per role with a password read from nats-server's environment, or an nkey", () => {
+describe("natsServerAccounts", () => {
+  it("renders the project's account with JetStream and in it one user per role, a password read from nats-server's environment or an nkey", () => {
     const nkey = `U${"A".repeat(55)}`;
-    const text = natsServerAuthorization([{ role: "gateway" }, { role: "ops", nkey }], ns);
-    expect(text).toContain('user: "evpipe-ns-gateway"\n      password: $EVPIPE_NS_GATEWAY_NATS_PASSWORD\n');
-    expect(text).toContain(`nkey: "${nkey}"\n      permissions: {`);
+    const text = natsServerAccounts([{ role: "gateway" }, { role: "ops", nkey }], ns);
+    expect(text.startsWith("accounts {\n  EVPIPE_NS: {\n    jetstream: enabled\n    users = [\n")).toBe(true);
+    expect(text).toContain('user: "evpipe-ns-gateway"\n        password: $EVPIPE_NS_GATEWAY_NATS_PASSWORD\n');
+    expect(text).toContain(`nkey: "${nkey}"\n        permissions: {`);
     expect(text).not.toContain("EVPIPE_NS_OPS_NATS_PASSWORD");
     // Quoted, so nats-server takes `$JS...` as a subject and not as a variable.
     expect(text).toContain('"$KV.ns_api-key-usage.>"');
     expect(text.match(/\{/g)?.length).toBe(text.match(/\}/g)?.length);
-    expect(text.startsWith("authorization {\n  users = [\n")).toBe(true);
+    expect(text.endsWith("    ]\n  }\n}\n")).toBe(true);
+  });
+
+  it.each([
+    [undefined, "EVPIPE"],
+    ["ns", "EVPIPE_NS"],
+    ["perm-x_1", "EVPIPE_PERM-X_1"],
+  ])("names the account of namespace %s %s", (namespace, name) => {
+    expect(natsAccountName(namespace)).toBe(name);
+    expect(natsServerAccounts([{ role: "gateway" }], namespace)).toContain(`\n  ${name}: {\n`);
   });
 });

@@ -215,11 +215,31 @@ export interface NatsUserEntry {
   nkey?: string;
 }
 
-const quoted = (text: string) => JSON.stringify(text);
-const list = (subjects: readonly string[], indent: string) =>
-  subjects.length === 0 ? "[]" : `[\n${subjects.map((s) => `${indent}  ${quoted(s)}`).join("\n")}\n${indent}]`;
+/**
+ * The nats-server account holding the project's users, and so its streams: `EVPIPE`, or `EVPIPE_<NAMESPACE>`
+ * upper-cased (an account name is letters, digits, `_` and `-`).
+ */
+export function natsAccountName(namespace?: string): string {
+  return namespace ? `EVPIPE_${namespace.toUpperCase().replace(/[^A-Z0-9_-]/g, "_")}` : "EVPIPE";
+}
 
-function renderUser(entry: NatsUserEntry, namespace: string | undefined): string {
+const quoted = (text: string) => JSON.stringify(text);
+const indented = (lines: readonly string[], depth: number) => lines.map((line) => `${" ".repeat(depth)}${line}`);
+const list = (subjects: readonly string[]) =>
+  subjects.length === 0 ? ["[]"] : ["[", ...indented(subjects.map(quoted), 2), "]"];
+
+/** `name: [...]`, the list's first line on the name's. */
+function named(name: string, lines: readonly string[]): string[] {
+  const [first = "", ...rest] = lines;
+  return [`${name}: ${first}`, ...rest];
+}
+
+function renderRules(name: "publish" | "subscribe", { allow, deny }: SubjectRules): string[] {
+  const denied = deny.length > 0 ? named("deny", list(deny)) : [];
+  return [`${name}: {`, ...indented([...named("allow", list(allow)), ...denied], 2), "}"];
+}
+
+function renderUser(entry: NatsUserEntry, namespace: string | undefined): string[] {
   const permissions = natsPermissions(entry.role, namespace);
   const identity = entry.nkey
     ? [`nkey: ${quoted(entry.nkey)}`]
@@ -227,28 +247,18 @@ function renderUser(entry: NatsUserEntry, namespace: string | undefined): string
         `user: ${quoted(natsUserName(entry.role, namespace))}`,
         `password: $${natsPasswordVariable(entry.role, namespace)}`,
       ];
-  const rules = (name: "publish" | "subscribe") => {
-    const { allow, deny } = permissions[name];
-    const indent = " ".repeat(10);
-    const denied = deny.length > 0 ? `\n${indent}deny: ${list(deny, indent)}` : "";
-    return `        ${name}: {\n${indent}allow: ${list(allow, indent)}${denied}\n        }`;
-  };
-  return [
-    `    # ${entry.role}`,
-    "    {",
-    ...identity.map((line) => `      ${line}`),
-    "      permissions: {",
-    rules("publish"),
-    rules("subscribe"),
-    "      }",
-    "    }",
-  ].join("\n");
+  const rules = [...renderRules("publish", permissions.publish), ...renderRules("subscribe", permissions.subscribe)];
+  return [`# ${entry.role}`, "{", ...indented([...identity, "permissions: {", ...indented(rules, 2), "}"], 2), "}"];
 }
 
 /**
- * The `authorization` block of a nats-server config giving each role its user and permissions. Passwords are
- * never in it: each is a variable nats-server resolves from its own environment (a bcrypt hash works there too).
+ * The `accounts` block of a nats-server config: an account of the project's own with JetStream, its streams seen
+ * by no other account, and in it each role's user and permissions. Passwords are never in it: each is a variable
+ * nats-server resolves from its own environment (a bcrypt hash works there too).
  */
-export function natsServerAuthorization(entries: readonly NatsUserEntry[], namespace?: string): string {
-  return `authorization {\n  users = [\n${entries.map((entry) => renderUser(entry, namespace)).join("\n")}\n  ]\n}\n`;
+export function natsServerAccounts(entries: readonly NatsUserEntry[], namespace?: string): string {
+  const users = entries.flatMap((entry) => renderUser(entry, namespace));
+  const account = ["jetstream: enabled", "users = [", ...indented(users, 2), "]"];
+  const lines = ["accounts {", ...indented([`${natsAccountName(namespace)}: {`, ...indented(account, 2), "}"], 2), "}"];
+  return `${lines.join("\n")}\n`;
 }

@@ -13,7 +13,24 @@ import {
 } from "@evpipe/shared";
 import { type ConnectionOptions, nkeys } from "nats";
 import { freePort } from "./free-port.ts";
-import { natsServerBinary, runOps } from "./processes.ts";
+import { natsServerBinary, type RunningService, runOps, type ServiceRun } from "./processes.ts";
+
+/** A run's whole output, for failure messages. */
+export const runOutput = (run: ServiceRun) => `${run.stdout}${run.stderr}`;
+
+/** How a service's start failed, to assert in one: its exit code, its error and fatal lines, whether a stack showed. */
+export function startFailure(run: ServiceRun): { code: number | null; problems: string[]; stack: boolean } {
+  const problems = run.lines.filter((line) => line.level === "fatal" || line.level === "error");
+  return {
+    code: run.code,
+    problems: problems.map((line) => String(line.msg)),
+    stack: runOutput(run).includes("    at "),
+  };
+}
+
+/** A service's log lines telling of a request NATS refused for its permissions. */
+export const permissionWarnings = (service: RunningService) =>
+  service.lines.filter((line) => String(line.msg).includes("permissions violation"));
 
 /** A certificate authority and a server certificate for 127.0.0.1 it signed, made by openssl in `dir`. */
 export interface TestCertificates {
@@ -132,14 +149,14 @@ function untilReady(child: ChildProcess, timeoutMs: number): Promise<void> {
 }
 
 /**
- * Starts nats-server with JetStream in `dir`, `authorization` being its config's authorization block and
+ * Starts nats-server with JetStream in `dir`, `auth` being its config's `authorization` or `accounts` block and
  * `serverEnv` added to its environment (the variables that block reads). A server that does not get ready is
  * killed before the error is thrown; the caller removes `dir`.
  */
 async function launch(
   dir: string,
   options: {
-    authorization: string;
+    auth: string;
     serverEnv: Record<string, string>;
     loginOf: (role: NatsRole) => Login;
     certificates?: TestCertificates;
@@ -150,7 +167,7 @@ async function launch(
   const tlsBlock = certificates
     ? `tls {\n  cert_file: ${JSON.stringify(certificates.certFile)}\n  key_file: ${JSON.stringify(certificates.keyFile)}\n}\n`
     : "";
-  const config = `listen: 127.0.0.1:${port}\njetstream { store_dir: ${JSON.stringify(path.join(dir, "store"))} }\n${tlsBlock}${options.authorization}`;
+  const config = `listen: 127.0.0.1:${port}\njetstream { store_dir: ${JSON.stringify(path.join(dir, "store"))} }\n${tlsBlock}${options.auth}`;
   writeFileSync(path.join(dir, "nats-server.conf"), config);
   const child: ChildProcess = spawn(natsServerBinary(), ["-c", path.join(dir, "nats-server.conf")], {
     env: { ...process.env, ...options.serverEnv },
@@ -177,15 +194,39 @@ async function launch(
   };
 }
 
+/** An account on the server beside the project's, with JetStream and one user allowed everything. */
+export interface OtherAccount {
+  /** Its entry in the server's `accounts` block. */
+  config: string;
+  connectOptions(url: string): Partial<ConnectionOptions>;
+}
+
+export function otherAccount(name: string): OtherAccount {
+  const user = `${name.toLowerCase()}-user`;
+  const password = serverSecret();
+  return {
+    config: `  ${name}: {\n    jetstream: enabled\n    users = [{ user: ${JSON.stringify(user)}, password: ${JSON.stringify(password)} }]\n  }\n`,
+    connectOptions: (url) => ({ servers: url, user, pass: password }),
+  };
+}
+
+/** A second `accounts` block would replace the first: other accounts go into the generated one. */
+function besideProjectAccount(generated: string, accounts: string): string {
+  const opening = "\naccounts {\n";
+  if (!generated.includes(opening)) throw new Error(`ops nats-config printed no accounts block: ${generated}`);
+  return generated.replace(opening, `${opening}${accounts}`);
+}
+
 /**
  * A private nats-server with JetStream whose users and permissions are exactly what `pnpm ops nats-config`
  * prints for `namespace`: each role a user with a random password given to the server in its environment, or,
  * for the roles in `nkeyRoles`, an nkey user (`--nkey ROLE=U...`) whose seed is a file in `dir`; with `tls`,
- * it requires TLS with a certificate signed by a CA of its own.
+ * it requires TLS with a certificate signed by a CA of its own; `otherAccounts` (from `otherAccount`) sit beside
+ * the project's.
  */
 export async function startSecuredNats(
   namespace: string,
-  options: { tls?: boolean; nkeyRoles?: readonly NatsRole[] } = {},
+  options: { tls?: boolean; nkeyRoles?: readonly NatsRole[]; otherAccounts?: string } = {},
 ): Promise<SecuredNats> {
   return inTempDir(async (dir) => {
     const nkeyRoles = new Set(options.nkeyRoles);
@@ -205,7 +246,7 @@ export async function startSecuredNats(
       }),
     );
     return launch(dir, {
-      authorization: generated.stdout,
+      auth: options.otherAccounts ? besideProjectAccount(generated.stdout, options.otherAccounts) : generated.stdout,
       serverEnv,
       loginOf: (role) => logins[role],
       ...(options.tls ? { certificates: makeCertificates(dir) } : {}),
@@ -225,7 +266,7 @@ export async function startTokenNats(): Promise<SecuredNats> {
       credentials: { kind: "token", token, from: "NATS_TOKEN" },
     };
     return launch(dir, {
-      authorization: "authorization {\n  token: $EVPIPE_TEST_NATS_TOKEN\n}\n",
+      auth: "authorization {\n  token: $EVPIPE_TEST_NATS_TOKEN\n}\n",
       serverEnv: { EVPIPE_TEST_NATS_TOKEN: token },
       loginOf: () => login,
     });

@@ -1,10 +1,11 @@
 import { parseArgs } from "node:util";
 import {
   type NatsRole,
+  natsAccountName,
   natsPasswordVariable,
   natsPermissions,
   natsRoles,
-  natsServerAuthorization,
+  natsServerAccounts,
   natsUserName,
 } from "@evpipe/shared";
 import { CliError, usageExit } from "./cli-error.ts";
@@ -30,9 +31,10 @@ function parseNkeys(values: readonly string[]): Map<NatsRole, string> {
 }
 
 function header(namespace: string | undefined, passwordRoles: readonly NatsRole[]): string[] {
+  const scope = namespace ? ` (namespace ${namespace})` : "";
   const lines = [
-    `# evpipe's NATS users${namespace ? ` for namespace ${namespace}` : ""}, from \`pnpm ops nats-config\`:`,
-    "# put this block in nats-server.conf, beside `jetstream {}`.",
+    `# evpipe's NATS account ${natsAccountName(namespace)} and its users${scope}, from \`pnpm ops nats-config\`:`,
+    "# put this block in nats-server.conf, beside `jetstream {}`; its streams are seen by no other account.",
   ];
   if (passwordRoles.length === 0) return lines;
   return [
@@ -44,8 +46,9 @@ function header(namespace: string | undefined, passwordRoles: readonly NatsRole[
 }
 
 /**
- * Prints the nats-server `authorization` block giving each role (gateway, consumer, forwarder, ops) its user
- * and permissions for this NATS_NAMESPACE; with --json, the permission lists (for nsc or an operator's tooling).
+ * Prints the nats-server `accounts` block: the project's own account with JetStream, in it each role (gateway,
+ * consumer, forwarder, ops) a user with its permissions for this NATS_NAMESPACE; with --json, the permission
+ * lists (for nsc or an operator's tooling).
  */
 export function natsConfigCommand(argv: string[], namespace: string | undefined, print: (line: string) => void): void {
   const { values } = parseArgs({
@@ -73,5 +76,5 @@ export function natsConfigCommand(argv: string[], namespace: string | undefined,
   }
   const passwordRoles = entries.filter((entry) => !entry.nkey).map((entry) => entry.role);
   for (const line of header(namespace, passwordRoles)) print(line);
-  print(natsServerAuthorization(entries, namespace).trimEnd());
+  print(natsServerAccounts(entries, namespace).trimEnd());
 }
