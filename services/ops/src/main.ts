@@ -65,6 +65,11 @@ const opsEnv = {
 type OpsEnv = v.InferOutput<v.ObjectSchema<typeof opsEnv, undefined>>;
 
 const print = (line: string) => process.stdout.write(`${line}\n`);
+// A reader that stops early (`pnpm ops nats-config | head`) closes the pipe: the output is done, not an error.
+process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+  if (err.code !== "EPIPE") throw err;
+  process.exit(0);
+});
 
 /** The one NATS connection, made when a command first needs it, and the contexts the commands build on it. */
 function natsClients(env: OpsEnv, auth: NatsAuth | undefined) {
