@@ -1,5 +1,6 @@
-import type { KV } from "nats";
+import type { JetStreamClient, KV } from "nats";
 import * as v from "valibot";
+import { openBucket, type Replication } from "./replication.ts";
 
 /**
  * What a reader of EVENTS (the writer, a destination's worker) remembers of one message between its deliveries.
@@ -53,3 +54,14 @@ export function kvHistoryStore(kv: KV): HistoryStore {
     },
   };
 }
+
+/**
+ * A bucket of failure histories (the writer's, or the destinations' attempts): one entry per message, kept as
+ * long as EVENTS keeps the message and no longer.
+ */
+export const openFailureHistoryBucket = (
+  js: JetStreamClient,
+  bucket: string,
+  eventsMaxAgeMs: number,
+  replication?: Replication,
+): Promise<KV> => openBucket(js, bucket, { history: 1, ttl: eventsMaxAgeMs }, replication);

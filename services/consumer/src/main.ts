@@ -10,6 +10,7 @@ import {
   loadConfigOrExit,
   natsConnected,
   natsNames,
+  openFailureHistoryBucket,
   provisionStreams,
   replicationOf,
 } from "@evpipe/shared";
@@ -20,7 +21,6 @@ import { type ConsumerStatus, createConsumer } from "./consumer.ts";
 import { consumerReadiness } from "./health.ts";
 import { startJetStreamSampler } from "./jetstream-sampler.ts";
 import { createConsumerMetrics } from "./metrics.ts";
-import { openHistoryBucket } from "./provision.ts";
 
 const config = loadConfigOrExit("consumer", loadConsumerConfig);
 
@@ -55,9 +55,9 @@ const compactionDb = createDb({
   onConnectionError: (err) => log.warn({ err }, "database connection lost"),
 });
 const js = nc.jetstream();
-const historyBucket = await openHistoryBucket(
+const historyBucket = await openFailureHistoryBucket(
   js,
-  names,
+  names.writerHistoryBucket,
   config.streams.eventsMaxAgeMs,
   replicationOf(config.streams, log),
 ).catch(exitOnProvisionError(log));

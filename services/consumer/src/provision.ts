@@ -1,5 +1,5 @@
-import { isNotFound, type NatsNames, openBucket, type Replication } from "@evpipe/shared";
-import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager, type KV, nanos } from "nats";
+import { isNotFound, type NatsNames } from "@evpipe/shared";
+import { AckPolicy, DeliverPolicy, type JetStreamManager, nanos } from "nats";
 
 export interface WriterSettings {
   ackWaitMs: number;
@@ -28,14 +28,4 @@ export async function provisionWriterConsumer(jsm: JetStreamManager, names: Nats
   });
   if (existing) await jsm.consumers.update(names.eventsStream, config.durable_name, config);
   else await jsm.consumers.add(names.eventsStream, config);
-}
-
-/** The writer's failure history; an entry outlives its message by at most the EVENTS retention. */
-export async function openHistoryBucket(
-  js: JetStreamClient,
-  names: NatsNames,
-  eventsMaxAgeMs: number,
-  replication: Replication,
-): Promise<KV> {
-  return openBucket(js, names.writerHistoryBucket, { history: 1, ttl: eventsMaxAgeMs }, replication);
 }

@@ -13,9 +13,9 @@ import {
   loadConfigOrExit,
   natsConnected,
   natsNames,
-  openBucket,
   openDestinationStatusBucket,
   openDestinationsBucket,
+  openFailureHistoryBucket,
   provisionStreamConfigs,
   replicationOf,
   streamConfigs,
@@ -59,12 +59,7 @@ const js = nc.jetstream();
 const openBuckets = async () => ({
   records: await openDestinationsBucket(js, destinations, replication),
   status: await openDestinationStatusBucket(js, destinations, replication),
-  attempts: await openBucket(
-    js,
-    destinations.attemptsBucket,
-    { history: 1, ttl: config.streams.eventsMaxAgeMs },
-    replication,
-  ),
+  attempts: await openFailureHistoryBucket(js, destinations.attemptsBucket, config.streams.eventsMaxAgeMs, replication),
 });
 const buckets = await openBuckets().catch(exitOnProvisionError(log));
 const statusBoard = new StatusBoard(buckets.status, log);

@@ -4,7 +4,11 @@ import {
   destinationStreamConfigs,
   type Logger,
   type NatsNames,
-  openBucket,
+  openDestinationStatusBucket,
+  openDestinationsBucket,
+  openFailureHistoryBucket,
+  openKeysBucket,
+  openKeyUsageBucket,
   ProvisionError,
   provisionStreamConfigs,
   replicationOf,
@@ -54,16 +58,17 @@ export async function provisionCommand(
   const configs = [...streamConfigs(names, settings), ...destinationStreamConfigs(destinations, settings)];
   const replication = replicationOf(settings, log);
   await provisionStreamConfigs(jsm, configs, replication).catch(asCliError);
-  const kept = { history: 1, ttl: settings.eventsMaxAgeMs };
-  const buckets: Array<[string, { history: number; ttl?: number }]> = [
-    [names.keysBucket, { history: 5 }],
-    [names.keyUsageBucket, { history: 1 }],
-    [names.writerHistoryBucket, kept],
-    [destinations.bucket, { history: 5 }],
-    [destinations.statusBucket, { history: 1 }],
-    [destinations.attemptsBucket, kept],
+  // Opened as the services open them, so a bucket ops creates has their settings.
+  const keptMs = settings.eventsMaxAgeMs;
+  const buckets: Array<[string, () => Promise<unknown>]> = [
+    [names.keysBucket, () => openKeysBucket(js, names.keysBucket, replication)],
+    [names.keyUsageBucket, () => openKeyUsageBucket(js, names.keyUsageBucket, replication)],
+    [names.writerHistoryBucket, () => openFailureHistoryBucket(js, names.writerHistoryBucket, keptMs, replication)],
+    [destinations.bucket, () => openDestinationsBucket(js, destinations, replication)],
+    [destinations.statusBucket, () => openDestinationStatusBucket(js, destinations, replication)],
+    [destinations.attemptsBucket, () => openFailureHistoryBucket(js, destinations.attemptsBucket, keptMs, replication)],
   ];
-  for (const [bucket, options] of buckets) await openBucket(js, bucket, options, replication).catch(asCliError);
+  for (const [, open] of buckets) await open().catch(asCliError);
 
   const rows: Array<{ stream: string; replicas: number; leader: string }> = [];
   for (const stream of [...configs.map((config) => config.name), ...buckets.map(([bucket]) => `KV_${bucket}`)]) {
