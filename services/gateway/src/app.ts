@@ -9,6 +9,7 @@ import type { EventPublisher } from "./publisher.ts";
 import { RateLimiter } from "./rate-limit.ts";
 import { type EventReads, type StatsQueries, StoreUnavailable } from "./reads.ts";
 import { routeMiss } from "./route-miss.ts";
+import { dashboardRoutes } from "./routes/dashboard.ts";
 import { eventsReadRoutes } from "./routes/events-read.ts";
 import { healthRoutes, type Readiness } from "./routes/health.ts";
 import { ingestRoutes } from "./routes/ingest.ts";
@@ -63,6 +64,7 @@ export function createApp(deps: GatewayDeps) {
     .use(earlyAnswer(drainBudget))
     .route("/", healthRoutes(deps.readiness))
     .route("/", metricsRoutes(deps.metrics))
+    .route("/", dashboardRoutes())
     .route("/v1", ingestRoutes({ ...deps, now, limiter }))
     .route("/v1", eventsReadRoutes({ ...deps, now, limiter }))
     .route("/v1", segmentRoutes({ ...deps, now, limiter }))

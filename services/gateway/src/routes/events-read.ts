@@ -1,4 +1,4 @@
-import { eventTypes } from "@evpipe/shared";
+import { type StoredEventResponse, storedEventResponse, userEventsResponse } from "@evpipe/shared/api-responses";
 import { Hono } from "hono";
 import * as v from "valibot";
 import type { GatewayEnv } from "../context.ts";
@@ -7,25 +7,6 @@ import { type AuthDeps, requireScope } from "../middleware/auth.ts";
 import { describeOperation, queryParameters, success } from "../openapi/describe.ts";
 import type { EventPosition, EventReads, StoredEvent } from "../reads.ts";
 import { integerParam, parseQuery, queryObject } from "./read-params.ts";
-
-export const storedEventResponse = v.object({
-  id: v.string(),
-  event: v.string(),
-  user_id: v.string(),
-  occurred_at: v.string(),
-  received_at: v.string(),
-  stored_at: v.string(),
-  metadata: v.unknown(),
-  request_id: v.string(),
-  key_id: v.string(),
-  type: v.picklist(eventTypes),
-  anonymous_id: v.nullable(v.string()),
-});
-export const userEventsResponse = v.object({
-  events: v.array(storedEventResponse),
-  next_cursor: v.nullable(v.string()),
-});
-type StoredEventResponse = v.InferOutput<typeof storedEventResponse>;
 
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

@@ -1,27 +1,11 @@
+import { dauResponse, retentionResponse, topEventsResponse } from "@evpipe/shared/api-responses";
 import { Hono } from "hono";
-import * as v from "valibot";
+import type * as v from "valibot";
 import type { GatewayEnv } from "../context.ts";
 import { type AuthDeps, requireScope } from "../middleware/auth.ts";
 import { describeOperation, queryParameters, success } from "../openapi/describe.ts";
 import type { StatsQueries } from "../reads.ts";
 import { checkRange, integerParam, parseQuery, rangeQuery } from "./read-params.ts";
-
-export const dauResponse = v.object({
-  from: v.string(),
-  to: v.string(),
-  days: v.array(v.object({ day: v.string(), users: v.number() })),
-});
-export const topEventsResponse = v.object({
-  from: v.string(),
-  to: v.string(),
-  events: v.array(v.object({ event: v.string(), count: v.number(), users: v.number() })),
-});
-export const retentionResponse = v.object({
-  from: v.string(),
-  to: v.string(),
-  days: v.number(),
-  cohorts: v.array(v.object({ cohort: v.string(), users: v.number(), retained: v.array(v.number()) })),
-});
 
 const dauQuery = rangeQuery({});
 const topEventsQuery = rangeQuery({ limit: integerParam(10, 1, 100) });
