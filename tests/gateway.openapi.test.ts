@@ -27,7 +27,16 @@ const codesByStatus: Record<string, string[]> = {
   "503": ["UNAVAILABLE"],
 };
 const segmentPaths = ["batch", "track", "identify", "page", "screen", "group", "alias"].map((call) => `/v1/${call}`);
-const publicPaths = ["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/assets/{file}"];
+const publicPaths = [
+  "/healthz",
+  "/readyz",
+  "/metrics",
+  "/openapi.json",
+  "/docs",
+  "/docs/assets/{file}",
+  "/dashboard",
+  "/dashboard/assets/{file}",
+];
 
 const gateway = createTestGateway({ now: () => Date.parse("2026-11-23T12:00:00Z") });
 let document: Document;

@@ -138,6 +138,10 @@ describe("a three-node JetStream cluster with NATS_REPLICAS=3", () => {
       [`KV_${pipeline.names.keysBucket}`]: 3,
       [`KV_${pipeline.names.keyUsageBucket}`]: 3,
       [`KV_${pipeline.names.writerHistoryBucket}`]: 3,
+      [`KV_${pipeline.names.pipelineReportsBucket}`]: 3,
+      // The gateway reads them for GET /v1/pipeline, made when missing as the forwarder makes them.
+      [`KV_${destinations.bucket}`]: 3,
+      [`KV_${destinations.statusBucket}`]: 3,
     });
     expect(Object.keys(replicas)).not.toContain(destinations.dlqStream);
     // The writer's durable consumer follows its stream: a leader and two followers.
@@ -213,8 +217,8 @@ describe("a three-node JetStream cluster with NATS_REPLICAS=3", () => {
     const down = await runOps(["provision", "--json"], pipeline.serviceEnv({ NATS_REPLICAS: "1" }));
     expect(down.code, down.stderr).toBe(0);
     const rows = JSON.parse(down.stdout) as Array<{ stream: string; replicas: number }>;
-    // The project's 3 streams, the destinations' 2 and 6 buckets: all of them, each at one replica.
-    expect(rows).toHaveLength(11);
+    // The project's 3 streams, the destinations' 2 and 7 buckets: all of them, each at one replica.
+    expect(rows).toHaveLength(12);
     expect(new Set(rows.map((row) => row.replicas))).toEqual(new Set([1]));
     expect(down.stderr).toMatch(new RegExp(`stream ${pipeline.names.eventsStream} scaled from 3 to 1 replica`));
     const writerFollowers = async () =>

@@ -7,12 +7,11 @@ import {
   openKeysBucket,
   provisionStreams,
 } from "@evpipe/shared";
-import { sql } from "kysely";
 import { connect, type NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { newSecretsKey } from "./support/destinations.ts";
-import { postJson } from "./support/http.ts";
-import { uniqueId } from "./support/pipeline.ts";
+import { pipelineSummaryWhere, postJson } from "./support/http.ts";
+import { storedCountIn, uniqueId } from "./support/pipeline.ts";
 import { installPoisonTrigger } from "./support/poison.ts";
 import { type RunningService, runOps, runService, startService } from "./support/processes.ts";
 import {
@@ -74,16 +73,6 @@ async function connectAs(role: NatsRole): Promise<NatsConnection> {
   return nc;
 }
 
-async function storedCount(id: string): Promise<number> {
-  const db = createDb({ url: databaseUrl, maxConnections: 1, applicationName: "evpipe-tests" });
-  try {
-    const { rows } = await sql<{ n: string }>`SELECT count(*) AS n FROM events WHERE id = ${id}`.execute(db);
-    return Number(rows[0]?.n);
-  } finally {
-    await db.destroy();
-  }
-}
-
 describe("NATS with users and permissions (pnpm ops nats-config)", () => {
   const refused = (reason: string) => `NATS at ${nats.url} refused the connection: ${reason}`;
   const noCredentials = `authorization violation: the server requires credentials and none were given (set NATS_USER and NATS_PASSWORD, NATS_TOKEN, NATS_CREDS or NATS_NKEY_SEED_FILE)`;
@@ -128,9 +117,10 @@ describe("NATS with users and permissions (pnpm ops nats-config)", () => {
         const added = await runOps(args, env("ops"));
         if (added.code !== 0) throw new Error(`destinations add exited ${added.code}: ${added.stderr}`);
       }
-      running.push(await startService("consumer", env("consumer", { RETRY_DELAY_UNIT_MS: "10" })));
+      const reports = { PIPELINE_REPORT_INTERVAL_MS: "200", PIPELINE_SAMPLE_INTERVAL_MS: "200" };
+      running.push(await startService("consumer", env("consumer", { ...reports, RETRY_DELAY_UNIT_MS: "10" })));
       running.push(await startService("forwarder", env("forwarder", { RETRY_DELAY_UNIT_MS: "10" })));
-      gateway = await startService("gateway", env("gateway", { KEY_USAGE_FLUSH_MS: "200" }));
+      gateway = await startService("gateway", env("gateway", { ...reports, KEY_USAGE_FLUSH_MS: "200" }));
       running.push(gateway);
     });
     afterAll(async () => {
@@ -148,7 +138,7 @@ describe("NATS with users and permissions (pnpm ops nats-config)", () => {
       const accepted = await postJson(gateway.url, "/v1/events/batch", batch, { "x-api-key": key });
       expect(accepted.status, JSON.stringify(accepted.body)).toBe(202);
       const [healthy, poisoned] = accepted.body.ids as [string, string];
-      await waitFor("the healthy event to be stored", async () => (await storedCount(healthy)) === 1);
+      await waitFor("the healthy event to be stored", async () => (await storedCountIn(databaseUrl, [healthy])) === 1);
       await sinks[0]?.waitForDelivered([healthy, poisoned]);
       await waitFor("the poisoned event in the dead-letter queue", async () =>
         (await opsJson<Array<{ event_id: string }>>(["dlq", "list"])).some((row) => row.event_id === poisoned),
@@ -158,6 +148,12 @@ describe("NATS with users and permissions (pnpm ops nats-config)", () => {
         return rows.length === 2;
       });
       expect((await fetch(`${gateway.url}/readyz`)).status).toBe(200);
+      // GET /v1/pipeline reads all of it as the gateway's user: consumers, streams, DLQ headers, every bucket.
+      await pipelineSummaryWhere(gateway.url, key, "GET /v1/pipeline to show it all", (s) => {
+        const [hook, refuser] = s.destinations;
+        const counts = [s.dead_letters.by_reason?.permanent_error, hook?.delivered, refuser?.dead_letters];
+        return counts.join() === "1,2,1" && s.writer?.lag === 0 && s.ingest.gateways + s.ingest.consumers === 2;
+      });
       await waitFor(
         "the key's last use to be recorded",
         async () => (await opsJson<Array<{ last_used_at: string | null }>>(["keys", "list"]))[0]?.last_used_at,

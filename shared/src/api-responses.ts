@@ -1,5 +1,5 @@
 import * as v from "valibot";
-import { eventTypes } from "./event.ts";
+import { eventTypes } from "./event-types.ts";
 
 /**
  * The bodies the gateway's read routes answer with: the routes type their answers with these, the OpenAPI

@@ -105,6 +105,7 @@ export function projectStreams(namespace?: string): { streams: string[]; buckets
       names.keysBucket,
       names.keyUsageBucket,
       names.writerHistoryBucket,
+      names.pipelineReportsBucket,
       destinations.bucket,
       destinations.statusBucket,
       destinations.attemptsBucket,

@@ -2,6 +2,8 @@ import * as v from "valibot";
 import { decimalText, isRawJsonNumber } from "./json-text.ts";
 import type { EventLimits } from "./limits.ts";
 
+export { type EventType, eventTypes } from "./event-types.ts";
+
 // Cc is C0, DEL and C1; lone surrogates are caught by isWellFormed.
 const controlCharacter = /\p{Cc}/u;
 const rfc3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.\d{1,9})?(?:[Zz]|[+-](\d{2}):(\d{2}))$/;
@@ -251,10 +253,6 @@ export function objectMessage(issue: v.BaseIssue<unknown>): string {
   if (issue.expected?.startsWith('"')) return "is required";
   return "must be a JSON object";
 }
-
-/** The kinds of call of the Segment spec; an event of our own API is a `track`. */
-export const eventTypes = ["track", "identify", "page", "screen", "group", "alias"] as const;
-export type EventType = (typeof eventTypes)[number];
 
 export function eventEntries(limits: EventLimits, now?: () => number) {
   return {

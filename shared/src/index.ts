@@ -1,6 +1,8 @@
 export * from "./api-keys.ts";
 export * from "./config.ts";
 export * from "./dead-letter.ts";
+export * from "./dead-letter-pages.ts";
+export * from "./destination-health.ts";
 export * from "./destination-secrets.ts";
 export * from "./destinations.ts";
 export * from "./envelope.ts";
@@ -18,6 +20,7 @@ export * from "./nats-auth.ts";
 export * from "./nats-connection.ts";
 export * from "./nats-permissions.ts";
 export * from "./parse.ts";
+export * from "./pipeline-report.ts";
 export * from "./replication.ts";
 export * from "./service-config.ts";
 export * from "./shutdown.ts";

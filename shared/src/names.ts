@@ -13,6 +13,8 @@ export interface NatsNames {
   /** Records of DLQ replays and purges. */
   readonly dlqAuditStream: string;
   readonly dlqAuditSubject: string;
+  /** What every gateway and consumer counted since it started, one entry per process (pipeline-report.ts). */
+  readonly pipelineReportsBucket: string;
 }
 
 export function natsNames(namespace?: string): NatsNames {
@@ -29,6 +31,7 @@ export function natsNames(namespace?: string): NatsNames {
     keyUsageBucket: `${stream}api-key-usage`,
     dlqAuditStream: `${stream}EVENTS_DLQ_AUDIT`,
     dlqAuditSubject: `${subject}events.dlq-audit`,
+    pipelineReportsBucket: `${stream}pipeline-reports`,
   };
 }
 

@@ -1,5 +1,5 @@
-import { destinationNames, projectStreams } from "./destinations.ts";
-import { natsNames } from "./names.ts";
+import { type DestinationNames, destinationNames, projectStreams } from "./destinations.ts";
+import { type NatsNames, natsNames } from "./names.ts";
 
 /** The processes that connect to NATS, each as a user of its own. */
 export const natsRoles = ["gateway", "consumer", "forwarder", "ops"] as const;
@@ -59,6 +59,32 @@ function pullConsumer(streamName: string, consumer: string, remove = false): str
     `${api}.CONSUMER.MSG.NEXT.${streamName}.${consumer}`,
     `$JS.ACK.${streamName}.${consumer}.>`,
     ...(remove ? [`${api}.CONSUMER.DELETE.${streamName}.${consumer}`] : []),
+  ];
+}
+
+/** Pages of a stream read by ordered consumers (any name, no acks), each deleted after its page; nothing removed. */
+function orderedReader(streamName: string): string[] {
+  return [
+    `${api}.CONSUMER.CREATE.${streamName}.*`,
+    `${api}.CONSUMER.CREATE.${streamName}.*.>`,
+    `${api}.CONSUMER.MSG.NEXT.${streamName}.*`,
+    `${api}.CONSUMER.DELETE.${streamName}.*`,
+  ];
+}
+
+/** What GET /v1/pipeline reads, read-only: consumers' and streams' info, DLQ headers, the buckets it watches. */
+function pipelineSummary(names: NatsNames, destinations: DestinationNames): string[] {
+  return [
+    `${api}.CONSUMER.INFO.${names.eventsStream}.*`,
+    `${api}.CONSUMER.INFO.${destinations.replayStream}.*`,
+    `${api}.STREAM.INFO.${destinations.dlqStream}`,
+    ...orderedReader(names.dlqStream),
+    ...bucketRead(names.pipelineReportsBucket),
+    ...bucketWatch(names.pipelineReportsBucket),
+    ...bucketRead(destinations.bucket),
+    // Listing the destinations' names is a watch of the bucket's keys.
+    ...bucketWatch(destinations.bucket),
+    ...bucketRead(destinations.statusBucket),
   ];
 }
 
@@ -136,8 +162,14 @@ export function natsPermissions(role: NatsRole, namespace?: string): NatsPermiss
             ...bucketRead(names.keyUsageBucket),
             `$KV.${names.keyUsageBucket}.>`,
             names.eventsSubject,
+            ...pipelineSummary(names, destinations),
+            // Its own reports, as a gateway.
+            `$KV.${names.pipelineReportsBucket}.gateway.*`,
           ],
-          deny: [...serviceDenies, ...readOnly(names.keysBucket)],
+          deny: [
+            ...serviceDenies,
+            ...[names.keysBucket, destinations.bucket, destinations.statusBucket].flatMap(readOnly),
+          ],
         },
         subscribe: inbox,
       };
@@ -151,6 +183,8 @@ export function natsPermissions(role: NatsRole, namespace?: string): NatsPermiss
             names.dlqSubject,
             ...bucketRead(names.writerHistoryBucket),
             `$KV.${names.writerHistoryBucket}.>`,
+            ...bucketRead(names.pipelineReportsBucket),
+            `$KV.${names.pipelineReportsBucket}.consumer.*`,
           ],
           deny: [...serviceDenies, names.eventsSubject],
         },

@@ -49,6 +49,19 @@ export function uniqueId(prefix: string): string {
   return `${prefix}${Date.now().toString(36)}${randomBytes(4).toString("hex")}`;
 }
 
+/** How many of `ids` the database at `databaseUrl` stores, asked on a connection of its own. */
+export async function storedCountIn(databaseUrl: string, ids: readonly string[]): Promise<number> {
+  const db = createDb({ url: databaseUrl, maxConnections: 1, applicationName: "evpipe-tests" });
+  try {
+    const { rows } = await sql<{
+      n: string;
+    }>`SELECT count(*) AS n FROM events WHERE id = ANY(${[...ids]}::uuid[])`.execute(db);
+    return Number(rows[0]?.n);
+  } finally {
+    await db.destroy();
+  }
+}
+
 /** URLs default to what the vitest global setup provides; the benchmark passes its own. */
 export async function createTestPipeline(
   options: { natsUrl?: string; databaseUrl?: string; namespacePrefix?: string } = {},

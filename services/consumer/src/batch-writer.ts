@@ -1,5 +1,6 @@
 import { classifyFailure, type Database, type Failure, type KnownUsers, storedIds, storeEvents } from "@evpipe/db";
 import {
+  type ConsumerCounts,
   decodeEnvelope,
   type EnvelopeEvent,
   type EnvelopeSchema,
@@ -24,6 +25,7 @@ export interface BatchWriterDeps extends ExecutorDeps {
   history: HistoryStore;
   retryDelayUnitMs: number;
   metrics?: WriterMetrics;
+  counts: ConsumerCounts;
 }
 
 interface Read {
@@ -95,6 +97,7 @@ async function write(deps: BatchWriterDeps, reads: readonly Read[]): Promise<Wri
     try {
       const inserted = await storeEvents(deps.db, events, deps.knownUsers);
       deps.metrics?.eventsStored.inc(inserted.length);
+      deps.counts.stored += inserted.length;
     } finally {
       deps.metrics?.writeDuration.observe(secondsSince(started));
       deps.metrics?.writeEvents.observe(events.length);

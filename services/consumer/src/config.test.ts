@@ -40,3 +40,13 @@ describe("loadConsumerConfig: ack wait and query timeout", () => {
     );
   });
 });
+
+describe("loadConsumerConfig: pipeline report", () => {
+  it("reports every 2 s by default, and reads PIPELINE_REPORT_INTERVAL_MS", () => {
+    expect(loadConsumerConfig({})).toMatchObject({ pipelineReportIntervalMs: 2000 });
+    expect(loadConsumerConfig({ PIPELINE_REPORT_INTERVAL_MS: "250" })).toMatchObject({ pipelineReportIntervalMs: 250 });
+    expect(() => loadConsumerConfig({ PIPELINE_REPORT_INTERVAL_MS: "50" })).toThrow(
+      "invalid configuration: PIPELINE_REPORT_INTERVAL_MS: must be a whole number from 100 to 60000",
+    );
+  });
+});

@@ -1,4 +1,12 @@
-import { camelCased, integerVar, metricsEnabledVar, parseConfig, serviceConfigFrom, serviceEnv } from "@evpipe/shared";
+import {
+  camelCased,
+  integerVar,
+  metricsEnabledVar,
+  parseConfig,
+  pipelineReportEnv,
+  serviceConfigFrom,
+  serviceEnv,
+} from "@evpipe/shared";
 import * as v from "valibot";
 
 /** The consumer's own variables; each is the config field of its camelCase name (ACK_WAIT_MS -> ackWaitMs). */
@@ -24,6 +32,7 @@ const consumerEnv = {
   // How often consumer lag, DLQ depth and stream size are read from JetStream; never per scrape or message.
   // At most 30 s: the stale-sample alert fires after 60 s without one.
   METRICS_SAMPLE_INTERVAL_MS: integerVar(5000, 100, 30_000),
+  ...pipelineReportEnv,
 };
 
 const consumerConfig = v.pipe(

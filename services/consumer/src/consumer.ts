@@ -1,5 +1,6 @@
 import { type Database, KnownUsers } from "@evpipe/db";
 import {
+  type ConsumerCounts,
   createEnvelopeSchema,
   type EventLimits,
   kvHistoryStore,
@@ -41,6 +42,8 @@ export interface ConsumerDeps {
   afterDeadLetter?: () => void;
   /** Absent with METRICS_ENABLED=false. */
   metrics?: WriterMetrics;
+  /** Events stored, for the pipeline report; counted whatever METRICS_ENABLED says. */
+  counts: ConsumerCounts;
 }
 
 export type { ConsumerState, ConsumerStatus } from "./writer-loop.ts";
@@ -58,6 +61,7 @@ export function createConsumer(deps: ConsumerDeps) {
     retryDelayUnitMs: deps.retryDelayUnitMs,
     ...(deps.afterDeadLetter ? { afterDeadLetter: deps.afterDeadLetter } : {}),
     metrics: deps.metrics,
+    counts: deps.counts,
   };
   const loop = new WriterLoop({
     log: deps.log,

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { createDb } from "@evpipe/db";
 import {
   connectNats,
@@ -10,9 +11,12 @@ import {
   loadConfigOrExit,
   natsConnected,
   natsNames,
+  newConsumerCounts,
   openFailureHistoryBucket,
+  openPipelineReportsBucket,
   provisionStreams,
   replicationOf,
+  startPipelineReporter,
 } from "@evpipe/shared";
 import { createAdaptorServer } from "@hono/node-server";
 import type { NatsConnection } from "nats";
@@ -55,12 +59,15 @@ const compactionDb = createDb({
   onConnectionError: (err) => log.warn({ err }, "database connection lost"),
 });
 const js = nc.jetstream();
+const replication = replicationOf(config.streams, log);
 const historyBucket = await openFailureHistoryBucket(
   js,
   names.writerHistoryBucket,
   config.streams.eventsMaxAgeMs,
-  replicationOf(config.streams, log),
+  replication,
 ).catch(exitOnProvisionError(log));
+const reportsBucket = await openPipelineReportsBucket(js, names, replication).catch(exitOnProvisionError(log));
+const counts = newConsumerCounts();
 
 consumer = createConsumer({
   log,
@@ -79,6 +86,7 @@ consumer = createConsumer({
   probeIntervalMs: config.dbProbeIntervalMs,
   compactIntervalMs: config.rollupCompactIntervalMs,
   metrics,
+  counts,
   ...(config.faultInjection === "crash-after-dead-letter"
     ? { afterDeadLetter: () => process.kill(process.pid, "SIGKILL") }
     : {}),
@@ -87,6 +95,13 @@ await consumer.start().catch(exitOnProvisionError(log));
 // After start, which provisions the durable consumer the sampler reads.
 const sampler =
   metrics && startJetStreamSampler({ jsm, names, gauges: metrics, log, intervalMs: config.metricsSampleIntervalMs });
+const identity = { role: "consumer", instance: randomUUID(), startedAt: Date.now() } as const;
+const reporter = startPipelineReporter({
+  kv: reportsBucket,
+  intervalMs: config.pipelineReportIntervalMs,
+  log,
+  snapshot: () => ({ ...identity, at: Date.now(), stored: counts.stored }),
+});
 
 installShutdown({
   log,
@@ -94,6 +109,8 @@ installShutdown({
   close: async () => {
     await sampler?.stop();
     await consumer?.stop();
+    // After the last writes, so the final report counts them.
+    await reporter.stop();
     await new Promise<void>((resolve) => health.close(() => resolve()));
     await nc?.drain();
     await db.destroy();

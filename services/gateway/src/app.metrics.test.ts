@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createGatewayMetrics } from "./metrics.ts";
-import { PublishError } from "./publisher.ts";
+import { PublishError, type Published } from "./publisher.ts";
 import { errorEnvelope } from "./testing/error-envelope.ts";
 import { parseExposition } from "./testing/exposition.ts";
 import { createTestGateway } from "./testing/test-deps.ts";
@@ -91,7 +91,7 @@ describe("gateway metrics", () => {
 
   it("shows a publish in flight while it awaits its PubAck", async () => {
     const metrics = createGatewayMetrics();
-    const acked = Promise.withResolvers<void>();
+    const acked = Promise.withResolvers<Published>();
     const gateway = createTestGateway({ metrics, publisher: { publish: () => acked.promise } });
     const { key } = gateway.issueKey(["ingest"]);
     const answer = gateway.app.request("/v1/events", {
@@ -100,7 +100,7 @@ describe("gateway metrics", () => {
       body: JSON.stringify({ event: "e", user_id: "u" }),
     });
     await expect.poll(() => metrics.publishesInFlight.get().then((g) => g.values[0]?.value)).toBe(1);
-    acked.resolve();
+    acked.resolve({ newEvents: 1 });
     expect((await answer).status).toBe(202);
     expect((await metrics.publishesInFlight.get()).values[0]?.value).toBe(0);
   });

@@ -5,6 +5,7 @@ import { ApiError } from "./errors.ts";
 import { type GatewayMetrics, metricsRoutes, requestObserver } from "./metrics.ts";
 import { earlyAnswer } from "./middleware/early-answer.ts";
 import { requestContext } from "./middleware/request-context.ts";
+import type { PipelineSummarySource } from "./pipeline/summary-source.ts";
 import type { EventPublisher } from "./publisher.ts";
 import { RateLimiter } from "./rate-limit.ts";
 import { type EventReads, type StatsQueries, StoreUnavailable } from "./reads.ts";
@@ -13,6 +14,7 @@ import { dashboardRoutes } from "./routes/dashboard.ts";
 import { eventsReadRoutes } from "./routes/events-read.ts";
 import { healthRoutes, type Readiness } from "./routes/health.ts";
 import { ingestRoutes } from "./routes/ingest.ts";
+import { pipelineRoutes } from "./routes/pipeline.ts";
 import { referenceRoutes } from "./routes/reference.ts";
 import { segmentRoutes } from "./routes/segment.ts";
 import { statsRoutes } from "./routes/stats.ts";
@@ -22,6 +24,8 @@ export interface GatewayDeps {
   /** Only the read routes use these; accepting events never touches the event store. */
   eventReads: EventReads;
   stats: StatsQueries;
+  /** GET /v1/pipeline's answers: JetStream sampled lazily, rates from the services' reports. */
+  pipeline: PipelineSummarySource;
   keys: KeyRing;
   usage: KeyUsage;
   publisher: EventPublisher;
@@ -68,13 +72,15 @@ export function createApp(deps: GatewayDeps) {
     .route("/v1", ingestRoutes({ ...deps, now, limiter }))
     .route("/v1", eventsReadRoutes({ ...deps, now, limiter }))
     .route("/v1", segmentRoutes({ ...deps, now, limiter }))
-    .route("/v1/stats", statsRoutes({ ...deps, now, limiter }));
+    .route("/v1/stats", statsRoutes({ ...deps, now, limiter }))
+    .route("/v1/pipeline", pipelineRoutes({ ...deps, now, limiter }));
   // Last, so that the reference sees every route registered above.
   app.route("/", referenceRoutes(app));
   const miss = routeMiss(() => app.routes);
   return app.notFound((c) => errorResponse(c, miss(c))).onError((err, c) => errorResponse(c, err));
 }
 
+export type { PipelineSummarySource } from "./pipeline/summary-source.ts";
 export type { EventPublisher } from "./publisher.ts";
 export {
   type Cohort,

@@ -18,6 +18,9 @@ describe("loadGatewayConfig", () => {
       requestTimeoutMs: 30_000,
       keyUsageFlushMs: 30_000,
       metricsEnabled: true,
+      pipelineSampleIntervalMs: 2000,
+      pipelineDlqTallyMax: 100_000,
+      pipelineReportIntervalMs: 2000,
     });
     expectTypeOf<GatewayConfig["keyUsageFlushMs"]>().toEqualTypeOf<number>();
   });
@@ -33,6 +36,15 @@ describe("loadGatewayConfig", () => {
     expect(loadGatewayConfig({ METRICS_ENABLED: "true" }).metricsEnabled).toBe(true);
     expect(() => loadGatewayConfig({ METRICS_ENABLED: "no" })).toThrow(
       "invalid configuration: METRICS_ENABLED: must be true or false",
+    );
+  });
+
+  it("reads the pipeline summary's variables, and names a bad one", () => {
+    const config = loadGatewayConfig({ PIPELINE_SAMPLE_INTERVAL_MS: "500", PIPELINE_DLQ_TALLY_MAX: "0" });
+    expect(config).toMatchObject({ pipelineSampleIntervalMs: 500, pipelineDlqTallyMax: 0 });
+    expect(() => loadGatewayConfig({ PIPELINE_SAMPLE_INTERVAL_MS: "0", PIPELINE_REPORT_INTERVAL_MS: "x" })).toThrow(
+      "invalid configuration: PIPELINE_SAMPLE_INTERVAL_MS: must be a whole number from 100 to 60000; " +
+        "PIPELINE_REPORT_INTERVAL_MS: must be a whole number from 100 to 60000",
     );
   });
 

@@ -1,4 +1,12 @@
-import { camelCased, integerVar, metricsEnabledVar, parseConfig, serviceConfigFrom, serviceEnv } from "@evpipe/shared";
+import {
+  camelCased,
+  integerVar,
+  metricsEnabledVar,
+  parseConfig,
+  pipelineReportEnv,
+  serviceConfigFrom,
+  serviceEnv,
+} from "@evpipe/shared";
 import * as v from "valibot";
 
 /** The gateway's own variables; each is the config field of its camelCase name (PORT -> port). */
@@ -11,6 +19,11 @@ const gatewayEnv = {
   REQUEST_TIMEOUT_MS: integerVar(30_000, 100, 600_000),
   KEY_USAGE_FLUSH_MS: integerVar(30_000, 100, 3_600_000),
   METRICS_ENABLED: metricsEnabledVar,
+  // GET /v1/pipeline reads JetStream at most this often, however many ask.
+  PIPELINE_SAMPLE_INTERVAL_MS: integerVar(2000, 100, 60_000),
+  // Above this many dead letters, GET /v1/pipeline answers by_reason null instead of reading their headers.
+  PIPELINE_DLQ_TALLY_MAX: integerVar(100_000, 0, 10_000_000),
+  ...pipelineReportEnv,
 };
 
 const gatewayConfig = v.pipe(

@@ -16,6 +16,7 @@ function setup(limits: Partial<EventLimits> = {}) {
     publisher: {
       async publish(events) {
         envelopes.push(encodeEnvelope(events).toString());
+        return { newEvents: events.length };
       },
     },
   });

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { createDb } from "@evpipe/db";
 import {
   connectNats,
@@ -16,6 +17,7 @@ import {
   openKeyUsageBucket,
   provisionStreams,
   replicationOf,
+  startPipelineReporter,
   streamsExist,
   watchKeys,
   whileJetStreamBusy,
@@ -24,6 +26,8 @@ import { createAdaptorServer } from "@hono/node-server";
 import { createApp } from "./app.ts";
 import { loadGatewayConfig } from "./config.ts";
 import { createGatewayMetrics, meteredPublisher } from "./metrics.ts";
+import { countingPublisher } from "./pipeline/accepted-count.ts";
+import { openPipelineSummaries } from "./pipeline/open-summaries.ts";
 import { createJetStreamPublisher } from "./publisher.ts";
 import { createReadStore } from "./read-store.ts";
 
@@ -50,6 +54,35 @@ const flushUsage = () =>
 const usageTimer = setInterval(flushUsage, config.keyUsageFlushMs);
 usageTimer.unref();
 
+// Its own, with the default timeout: the readiness probe's gives up after a second.
+const sampleJsm = await nc.jetstreamManager({ checkAPI: false });
+// GET /v1/pipeline: the reports of every gateway and consumer (this one's too), and JetStream sampled when asked.
+const pipeline = await whileJetStreamBusy(
+  "opening the pipeline summary",
+  () =>
+    openPipelineSummaries({
+      js,
+      jsm: sampleJsm,
+      names,
+      namespace: config.namespace,
+      log,
+      replication,
+      refreshMs: config.pipelineSampleIntervalMs,
+      reportIntervalMs: config.pipelineReportIntervalMs,
+      tallyMax: config.pipelineDlqTallyMax,
+    }),
+  log,
+).catch(exitOnProvisionError(log));
+// Counted apart from the metrics, which may be off.
+const counts = { accepted: 0 };
+const identity = { role: "gateway", instance: randomUUID(), startedAt: Date.now() } as const;
+const reporter = startPipelineReporter({
+  kv: pipeline.reportsBucket,
+  intervalMs: config.pipelineReportIntervalMs,
+  log,
+  snapshot: () => ({ ...identity, at: Date.now(), accepted: counts.accepted }),
+});
+
 const jetStreamPublisher = createJetStreamPublisher({
   nc,
   subject: names.eventsSubject,
@@ -58,7 +91,10 @@ const jetStreamPublisher = createJetStreamPublisher({
 });
 // METRICS_ENABLED=false: no registry, no middleware, no /metrics (the bench's comparison).
 const metrics = config.metricsEnabled ? createGatewayMetrics() : undefined;
-const publisher = metrics ? meteredPublisher(jetStreamPublisher, metrics) : jetStreamPublisher;
+const publisher = countingPublisher(
+  metrics ? meteredPublisher(jetStreamPublisher, metrics) : jetStreamPublisher,
+  counts,
+);
 // Connects lazily: the gateway starts, and accepts events, without PostgreSQL.
 const db = createDb({ url: config.databaseUrl, maxConnections: 4, applicationName: "evpipe-gateway" });
 let streamsSeen = false;
@@ -69,6 +105,7 @@ const app = createApp({
   usage,
   limits: config.limits,
   publisher,
+  pipeline: pipeline.summaries,
   metrics,
   readiness: async () => {
     // Once seen, the streams count as there while the cluster elects a leader (the check times out meanwhile):
@@ -101,7 +138,8 @@ installShutdown({
     await new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
     keyWatch.stop();
     clearInterval(usageTimer);
-    await flushUsage();
+    pipeline.stop();
+    await Promise.all([flushUsage(), reporter.stop()]);
     await nc.drain();
     jetStreamPublisher.close();
     await db.destroy();

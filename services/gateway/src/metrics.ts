@@ -160,10 +160,12 @@ export function meteredPublisher(publisher: EventPublisher, metrics: GatewayMetr
       const started = performance.now();
       inFlight.count++;
       return publisher.publish(events, requestId).then(
-        () => {
+        (published) => {
           inFlight.count--;
           publishDuration.observe(secondsSince(started));
+          // Events in 202 answers, a client's retry of a stored batch included (the pipeline report counts new ones).
           eventsAccepted.inc(events.length);
+          return published;
         },
         (err: unknown) => {
           inFlight.count--;

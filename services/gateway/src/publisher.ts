@@ -1,9 +1,18 @@
 import { type EnvelopeEvent, encodeEnvelope, envelopeMessageId, messageHeaders } from "@evpipe/shared";
 import { createInbox, headers, type Msg, type NatsConnection, type QueuedIterator, type Status } from "nats";
 
+/** What JetStream acknowledged for one publish. */
+export interface Published {
+  /**
+   * The events of messages it stored now; a message it already held (a client's retry with the same ids, within
+   * the duplicate window) is acknowledged too, as a duplicate, and its events are not counted again.
+   */
+  newEvents: number;
+}
+
 export interface EventPublisher {
   /** Resolves once JetStream has stored the message; rejects when it did not acknowledge. */
-  publish(events: readonly EnvelopeEvent[], requestId: string): Promise<void>;
+  publish(events: readonly EnvelopeEvent[], requestId: string): Promise<Published>;
 }
 
 /** Why a publish failed, a closed set (the failures metric's label). */
@@ -28,8 +37,13 @@ export class PublishError extends Error {
   }
 }
 
+/** A PubAck: the message is stored, now or (a duplicate) before. */
+interface Ack {
+  duplicate: boolean;
+}
+
 interface PendingAck {
-  resolve: () => void;
+  resolve: (ack: Ack) => void;
   reject: (err: Error) => void;
   deadline: number;
 }
@@ -43,17 +57,17 @@ interface PubAckReply {
 const decoder = new TextDecoder();
 
 /**
- * The failure a PubAck reply reports, or undefined for an acknowledgement. Every error answer comes at once:
+ * What a PubAck reply says: stored (maybe as a duplicate), or the failure. Every error answer comes at once:
  * "no responders" (a 503 status) when no server is subscribed for the stream, as during a stream leader
  * election; a JSON error such as 503 "raft: not leader" or a full stream's 10077.
  */
-function replyFailure(msg: Msg): PublishError | undefined {
+export function readPubAck(msg: Pick<Msg, "headers" | "data">): Ack | PublishError {
   if (msg.headers?.hasError) {
     const reason = msg.headers.code === 503 ? "no_responders" : "refused";
     return new PublishError(`JetStream: ${msg.headers.code} ${msg.headers.description}`, { reason });
   }
   const ack = JSON.parse(decoder.decode(msg.data)) as PubAckReply;
-  if (!ack.error) return undefined;
+  if (!ack.error) return { duplicate: ack.duplicate === true };
   const code = ack.error.err_code ?? ack.error.code;
   return new PublishError(`JetStream: ${code} ${ack.error.description}`, { reason: "refused" });
 }
@@ -84,7 +98,7 @@ function pendingAcks(timeoutMs: number) {
       return waiters.size;
     },
     /** A token for the reply subject of a publish now awaiting its PubAck. */
-    add(resolve: () => void, reject: (err: Error) => void): string {
+    add(resolve: (ack: Ack) => void, reject: (err: Error) => void): string {
       const token = (nextToken++).toString(36);
       waiters.set(token, { resolve, reject, deadline: Date.now() + timeoutMs });
       return token;
@@ -185,13 +199,13 @@ export function createJetStreamPublisher(options: {
       const token = msg.subject.slice(inbox.length + 1);
       const waiter = pending.take(token);
       if (!waiter) return;
-      const failure = replyFailure(msg);
-      if (!failure) {
-        waiter.resolve();
+      const answer = readPubAck(msg);
+      if (!(answer instanceof PublishError)) {
+        waiter.resolve(answer);
         return;
       }
-      waiter.reject(failure);
-      if (failure.reason === "no_responders") pending.fail(leaderLost, token);
+      waiter.reject(answer);
+      if (answer.reason === "no_responders") pending.fail(leaderLost, token);
     },
   });
 
@@ -209,7 +223,7 @@ export function createJetStreamPublisher(options: {
   const statuses = nc.status() as QueuedIterator<Status>;
   void followConnection(statuses, connection, () => closed);
 
-  function publishMessage(payload: Uint8Array, msgId: string, requestId: string): Promise<void> {
+  function publishMessage(payload: Uint8Array, msgId: string, requestId: string): Promise<Ack> {
     if (!connected) {
       return Promise.reject(
         closed ? publisherClosed() : new PublishError("not connected to NATS", { reason: "disconnected" }),
@@ -219,7 +233,7 @@ export function createJetStreamPublisher(options: {
       const message = `${options.maxInFlight} publishes already await a PubAck`;
       return Promise.reject(new PublishError(message, { reason: "overloaded" }));
     }
-    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    const { promise, resolve, reject } = Promise.withResolvers<Ack>();
     const token = pending.add(resolve, reject);
     const h = headers();
     h.set("Nats-Msg-Id", msgId);
@@ -238,15 +252,20 @@ export function createJetStreamPublisher(options: {
     return promise;
   }
 
-  async function publish(events: readonly EnvelopeEvent[], requestId: string): Promise<void> {
+  async function publish(events: readonly EnvelopeEvent[], requestId: string): Promise<Published> {
     const payload = encodeEnvelope(events);
     // Headers and subject need room too.
     if (payload.length > (nc.info?.max_payload ?? 1024 * 1024) - 1024 && events.length > 1) {
       const half = Math.ceil(events.length / 2);
-      await Promise.all([publish(events.slice(0, half), requestId), publish(events.slice(half), requestId)]);
-      return;
+      // A retry of a request of which only one half was stored before: the other half is new.
+      const parts = await Promise.all([
+        publish(events.slice(0, half), requestId),
+        publish(events.slice(half), requestId),
+      ]);
+      return { newEvents: parts[0].newEvents + parts[1].newEvents };
     }
-    await publishMessage(payload, envelopeMessageId(events), requestId);
+    const ack = await publishMessage(payload, envelopeMessageId(events), requestId);
+    return { newEvents: ack.duplicate ? 0 : events.length };
   }
 
   return {

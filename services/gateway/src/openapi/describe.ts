@@ -51,7 +51,8 @@ const errorMeaning: Record<ErrorCode, string> = {
     "the body's Content-Encoding is not gzip, or (on our own routes, not the Segment-compatible ones) its type is not application/json (UTF-8)",
   RATE_LIMITED: "the key's request rate is exceeded",
   INTERNAL: "a bug; the message is generic, the detail is in the log under the request id",
-  UNAVAILABLE: "NATS did not acknowledge in time, or the event store is unavailable; retry with the same ids",
+  UNAVAILABLE:
+    "NATS did not acknowledge in time, the event store is unavailable, or the pipeline's state could not be read lately; retry (with the same ids)",
 };
 
 const statusHeaders: Partial<Record<number, Record<string, Header>>> = {

@@ -37,6 +37,10 @@ export async function buildDocument(app: Hono<GatewayEnv>): Promise<Record<strin
         { name: "Ingest", description: "Producers send events (scope `ingest`)." },
         { name: "Events", description: "Stored events (scope `read`)." },
         { name: "Stats", description: "Analytics over the stored events (scope `read`)." },
+        {
+          name: "Pipeline",
+          description: "What the pipeline is doing, for operators: rates, backlogs, dead letters (scope `read`).",
+        },
         { name: "Operations", description: "Health, readiness and metrics; no key." },
         { name: "Reference", description: "This document and its docs page; no key." },
       ],

@@ -14,6 +14,7 @@ import { pino } from "pino";
 import { createApp, type GatewayDeps } from "../app.ts";
 import { meteredPublisher } from "../metrics.ts";
 import type { EventPublisher } from "../publisher.ts";
+import { pipelineAnswering } from "./pipeline-double.ts";
 import { eventReadsOf, statsAnswering } from "./read-doubles.ts";
 
 export interface PublishedMessage {
@@ -43,12 +44,19 @@ function recorded<T extends object>(target: T, calls: ReadCall[]): T {
 
 /**
  * createApp with real keys (made by the same factory as `pnpm ops keys create`), a publisher that records
- * what JetStream would have been sent, and reads (an empty store unless given) that record every call.
+ * what JetStream would have been sent, and reads (an empty store and a fixed pipeline summary unless given)
+ * that record every call.
  * Given `metrics`, the publisher is metered as main.ts meters the JetStream one.
  * Integration tests in tests/ use the real JetStream and PostgreSQL.
  */
 export function createTestGateway(overrides: Partial<GatewayDeps> = {}) {
-  const { eventReads = eventReadsOf([]), stats = statsAnswering(), publisher, ...rest } = overrides;
+  const {
+    eventReads = eventReadsOf([]),
+    stats = statsAnswering(),
+    pipeline = pipelineAnswering(),
+    publisher,
+    ...rest
+  } = overrides;
   const keys = new KeyRing();
   const usage = new KeyUsage();
   const records = new Map<string, ApiKeyRecord>();
@@ -61,12 +69,14 @@ export function createTestGateway(overrides: Partial<GatewayDeps> = {}) {
     async publish(events, requestId) {
       if (publishFailure) throw publishFailure;
       published.push({ events: decodeEnvelope(envelopeSchema, encodeEnvelope(events)), requestId });
+      return { newEvents: events.length };
     },
   };
   const app = createApp({
     log: pino({ level: "silent" }),
     eventReads: recorded(eventReads, reads),
     stats: recorded(stats, reads),
+    pipeline: recorded(pipeline, reads),
     keys,
     usage,
     limits: defaultEventLimits,

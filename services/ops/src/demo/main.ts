@@ -67,6 +67,8 @@ function printReport(summary: DemoSummary, run: { url: string; key: string; keyI
   print(`curl -H "X-API-Key: $KEY" "${run.url}/v1/stats/dau?${range}"`);
   print(`curl -H "X-API-Key: $KEY" "${run.url}/v1/stats/top-events?${range}&limit=10"`);
   print(`curl -H "X-API-Key: $KEY" "${run.url}/v1/stats/retention?${range}&days=${summary.dau.length}"`);
+  print();
+  print(`Or open ${run.url}/dashboard and enter the key in its "API key" field.`);
 }
 
 async function main(argv: string[]): Promise<void> {

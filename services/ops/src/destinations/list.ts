@@ -1,17 +1,15 @@
 import { parseArgs } from "node:util";
 import {
+  type DestinationHealth,
   type DestinationRecord,
-  type DestinationStatus,
-  isNotFound,
-  listDestinations,
   openSecret,
-  parseDestinationStatus,
+  readDestinationsHealth,
   redactSecret,
   SecretUnsealable,
 } from "@evpipe/shared";
 import { formatTable } from "../table.ts";
 import { optionalSecretsKey } from "./arguments.ts";
-import type { DestinationsAction, DestinationsContext } from "./context.ts";
+import type { DestinationsAction } from "./context.ts";
 import { destinationView } from "./records.ts";
 
 /** What `list` shows of a secret: its end when the key opens it, or why it cannot. */
@@ -25,61 +23,21 @@ function shownSecret(key: Uint8Array | undefined, record: DestinationRecord): st
   }
 }
 
-/** Messages a consumer has yet to deliver or see acknowledged; undefined when it does not exist (yet). */
-async function backlog(ctx: DestinationsContext, stream: string, consumer: string): Promise<number | undefined> {
-  const info = await ctx.jsm.consumers.info(stream, consumer).catch((err: unknown) => {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  });
-  return info && info.num_pending + info.num_ack_pending;
-}
-
-/** EVENTS still to deliver plus replays waiting; null until the forwarder has made the destination's consumer. */
-async function lag(ctx: DestinationsContext, name: string): Promise<number | null> {
-  const consumer = ctx.names.consumer(name);
-  const events = await backlog(ctx, ctx.natsNames.eventsStream, consumer);
-  if (events === undefined) return null;
-  return events + ((await backlog(ctx, ctx.names.replayStream, consumer)) ?? 0);
-}
-
-/** Dead letters waiting per DLQ subject, from one stream info. */
-async function deadLettersBySubject(ctx: DestinationsContext): Promise<Record<string, number>> {
-  const info = await ctx.jsm.streams
-    .info(ctx.names.dlqStream, { subjects_filter: ctx.names.dlqSubjects })
-    .catch((err: unknown) => {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    });
-  return info?.state.subjects ?? {};
-}
-
-async function status(ctx: DestinationsContext, name: string): Promise<DestinationStatus | undefined> {
-  const entry = await ctx.status.get(name);
-  if (entry?.operation !== "PUT") return undefined;
-  try {
-    return parseDestinationStatus(entry.value);
-  } catch {
-    // Written by a forwarder of another version: shown as no report rather than failing the whole list.
-    return undefined;
-  }
-}
-
-async function row(ctx: DestinationsContext, record: DestinationRecord, key: Uint8Array | undefined, dead: number) {
-  const report = await status(ctx, record.name);
+function row({ record, lag, status, deadLetters }: DestinationHealth, key: Uint8Array | undefined) {
   return {
     ...destinationView(record, shownSecret(key, record)),
-    lag: await lag(ctx, record.name),
-    delivered: report?.delivered ?? 0,
-    failed: report?.failed ?? 0,
-    retried: report?.retried ?? 0,
-    last_success_at: report?.last_success_at ?? null,
-    last_error: report?.last_error ?? null,
-    status_updated_at: report?.updated_at ?? null,
-    dead_letters: dead,
+    lag,
+    delivered: status?.delivered ?? 0,
+    failed: status?.failed ?? 0,
+    retried: status?.retried ?? 0,
+    last_success_at: status?.last_success_at ?? null,
+    last_error: status?.last_error ?? null,
+    status_updated_at: status?.updated_at ?? null,
+    dead_letters: deadLetters,
   };
 }
 
-type Row = Awaited<ReturnType<typeof row>>;
+type Row = ReturnType<typeof row>;
 
 const shorten = (text: string, max: number) => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
 
@@ -110,10 +68,8 @@ export const list: DestinationsAction = async (deps, argv) => {
   // Without the key (or with a wrong one) the list still shows everything but the secrets' ends.
   const key = optionalSecretsKey(deps.secretsKey);
   const ctx = await deps.connect();
-  const records = await listDestinations(ctx.destinations);
-  const dead = await deadLettersBySubject(ctx);
-  const rows: Row[] = [];
-  for (const record of records) rows.push(await row(ctx, record, key, dead[ctx.names.dlqSubject(record.name)] ?? 0));
+  const health = await readDestinationsHealth({ ...ctx, eventsStream: ctx.natsNames.eventsStream });
+  const rows = health.map((destination) => row(destination, key));
   if (values.json) {
     deps.print(JSON.stringify(rows));
     return;
