@@ -73,10 +73,11 @@ async function batchUsers(db: Kysely<Database>, events: readonly EnvelopeEvent[]
   }
   const unknown = [...earliest.keys()].filter((userId) => known.get(userId) === undefined);
   if (unknown.length > 0) {
-    // A join, so each user is one primary-key probe: `= ANY` of a large array can plan a scan of all users.
+    // One primary-key probe per user (LIMIT 1 keeps the planner from flattening the lateral): a plain join was
+    // planned as a hash join over a scan of all of `users`, ~4 ms a write at 25k users and growing with them.
     const rows = await sql<{ user_id: string; user_no: number; first_day: string }>`
       SELECT u.user_id, u.user_no, u.first_day FROM unnest(${unknown}::text[]) AS wanted (user_id)
-      JOIN users u USING (user_id)`.execute(db);
+      CROSS JOIN LATERAL (SELECT * FROM users WHERE users.user_id = wanted.user_id LIMIT 1) u`.execute(db);
     for (const row of rows.rows) known.remember(row.user_id, { userNo: row.user_no, firstDay: row.first_day });
   }
   const knownIds: string[] = [];

@@ -22,5 +22,6 @@ export * from "./nats-permissions.ts";
 export * from "./parse.ts";
 export * from "./pipeline-report.ts";
 export * from "./replication.ts";
+export * from "./seeded-random.ts";
 export * from "./service-config.ts";
 export * from "./shutdown.ts";

@@ -55,6 +55,17 @@ export function decimalText(text: string): DecimalText {
 }
 
 /**
+ * How many characters PostgreSQL prints for this number: numeric is printed in plain notation, so `1e131000`
+ * (8 characters as sent) reads back as 131,001 digits. The size rule counts this, not the text as sent.
+ */
+export function storedNumericLength(text: string): number {
+  const { negative, fraction, exponent, integerDigits } = decimalText(text);
+  const scale = Math.max(0, fraction.length - exponent);
+  // A value below 1 is printed with a single 0 before the point.
+  return (negative ? 1 : 0) + Math.max(1, integerDigits) + (scale > 0 ? 1 + scale : 0);
+}
+
+/**
  * The value of a decimal, whatever way it is written: significant digits and the power of ten of the first one
  * (`1.50e3`, `1500` and `15E2` all give "15e3"); "0" for every zero, since a stored number has no sign of zero.
  */

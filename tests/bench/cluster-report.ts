@@ -12,7 +12,7 @@ import { median } from "./metrics-cost.ts";
 import { loadGeneratorGroup } from "./phase.ts";
 import { formatCount, formatMs, formatPercent, formatSeconds, formatTable } from "./report.ts";
 import type { BenchSettings } from "./settings.ts";
-import { storedPerSecond } from "./summary.ts";
+import { storedPerSecond } from "./stored.ts";
 
 /** A number measured in each run; `ratio` when R3 / single of the same round says something. */
 interface Measure {

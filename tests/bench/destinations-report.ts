@@ -3,7 +3,7 @@ import { type DestinationsComparison, type DestinationsRun, forwarderGroup, sink
 import { median } from "./metrics-cost.ts";
 import { loadGeneratorGroup, natsGroup } from "./phase.ts";
 import { formatCount, formatMiB, formatPercent, formatSeconds } from "./report.ts";
-import { storedPerSecond } from "./summary.ts";
+import { storedPerSecond } from "./stored.ts";
 
 /** One destination's distinct events over the time from its first request to its last. */
 function deliveredPerSecond({ distinct, firstAt, lastAt }: { distinct: number; firstAt: number; lastAt: number }) {

@@ -11,6 +11,8 @@ export interface LoadOptions {
   headers?: Record<string, string>;
   connections: number;
   durationS: number;
+  /** Requests per second over all connections; as fast as the gateway answers when absent. */
+  overallRate?: number;
 }
 
 export interface LoadResult {
@@ -53,6 +55,8 @@ export function runLoad(path: string, options: LoadOptions): RunningLoad {
         ...bodyOptions(options.body),
         connections: options.connections,
         duration: options.durationS,
+        // At a set rate autocannon corrects for coordinated omission: a late answer delays no latency sample.
+        ...(options.overallRate ? { overallRate: options.overallRate } : {}),
       },
       (err, result) => {
         if (err) {

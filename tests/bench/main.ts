@@ -1,29 +1,28 @@
 import os from "node:os";
 import { createDb } from "@evpipe/db";
-import { sql } from "kysely";
 import { createTestPipeline, type TestPipeline } from "../support/pipeline.ts";
 import { type ClusterComparison, compareReplication } from "./cluster.ts";
 import { clusterSection } from "./cluster-report.ts";
 import { compareDestinations, type DestinationsComparison } from "./destinations.ts";
+import { measureDirectWrite } from "./direct-write.ts";
 import { measureDisk, walBytesSince, walPosition } from "./disk.ts";
 import { backgroundMachineBusy, describeEnvironment, natsBinaryVersion } from "./machine.ts";
 import { type MetricsCost, type MetricsMode, type ModeServices, measureMetricsCost } from "./metrics-cost.ts";
-import { ingestPhase, type PhaseOptions } from "./phase.ts";
-import { peakRssBytes } from "./process-stats.ts";
-import { measureRawInsert, type RawInsertResult } from "./raw-insert.ts";
-import { formatCount } from "./report.ts";
+import type { PhaseOptions } from "./phase.ts";
 import { compareSegmentRoute } from "./segment-compare.ts";
-import {
-  type BenchRun,
-  batchPhaseOptions,
-  serviceWarnings,
-  startBenchServices,
-  type WatchedService,
-  warmUp,
-} from "./services.ts";
+import { type BenchRun, batchPhaseOptions, serviceWarnings, startBenchServices, warmUp } from "./services.ts";
 import { type BenchSettings, loadBenchSettings } from "./settings.ts";
 import { destinationsSection, renderSummary } from "./summary.ts";
-import { singleBody } from "./workload.ts";
+import {
+  loadPhases,
+  peakRss,
+  servicesProfiles,
+  startProfiledServices,
+  throughputOnly,
+  warmUpPhase,
+  workloadLine,
+} from "./throughput.ts";
+import { benchWorkload } from "./workload.ts";
 
 // `pnpm bench`: the end-to-end benchmark against real services on this machine. Durations, connection counts
 // and sizes come from BENCH_* variables (settings.ts); `BENCH_DURATION_S=5 pnpm bench` is a quick smoke run.
@@ -53,29 +52,6 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     interrupted.abort();
     void runTeardown().finally(() => process.exit(130));
   });
-}
-
-function peakRss(watched: WatchedService, name: string): number | undefined {
-  try {
-    return peakRssBytes(watched.pid);
-  } catch (err) {
-    problems.push(`${name} peak RSS unreadable: ${(err as Error).message}`);
-    return undefined;
-  }
-}
-
-async function rawInsertCeiling(rawPipeline: TestPipeline, settings: BenchSettings): Promise<RawInsertResult> {
-  progress(`raw insert: ${formatCount(settings.rawEvents)} events on ${settings.rawConcurrency} connections`);
-  const rawDb = createDb({
-    url: rawPipeline.databaseUrl,
-    maxConnections: settings.rawConcurrency,
-    applicationName: "evpipe-bench-raw",
-  });
-  return measureRawInsert(rawDb, {
-    events: settings.rawEvents,
-    batchSize: settings.batchSize,
-    concurrency: settings.rawConcurrency,
-  }).finally(() => rawDb.destroy());
 }
 
 /** A fresh pipeline with its own gateway and consumer at METRICS_ENABLED=on|off, warmed up. */
@@ -149,11 +125,16 @@ function clusterPhase(settings: BenchSettings): Promise<ClusterComparison | unde
   return compareReplication(run, settings);
 }
 
-/** BENCH_ONLY=cluster: the machine, then the replication comparison alone, on NATS servers of its own. */
-async function clusterOnly(settings: BenchSettings) {
+/** The machine, described over a connection of its own to the server's default database. */
+async function describeMachine(settings: BenchSettings, natsVersion: string | undefined): Promise<string> {
   const db = createDb({ url: settings.databaseUrl, maxConnections: 1, applicationName: "evpipe-bench" });
   teardown.push(() => db.destroy());
-  const environment = await describeEnvironment(db, natsBinaryVersion());
+  return describeEnvironment(db, natsVersion);
+}
+
+/** BENCH_ONLY=cluster: the machine, then the replication comparison alone, on NATS servers of its own. */
+async function clusterOnly(settings: BenchSettings) {
+  const environment = await describeMachine(settings, natsBinaryVersion());
   const comparison = await clusterPhase(settings);
   await runTeardown();
   return [environment, ...clusterSection(settings, comparison)].join("\n");
@@ -163,44 +144,37 @@ async function main(): Promise<string> {
   const settings = loadBenchSettings(process.env);
   const urls = { natsUrl: settings.natsUrl, databaseUrl: settings.databaseUrl };
   if (settings.only === "destinations") return destinationsOnly(urls, settings);
+  const workload = benchWorkload(settings);
+  progress(workloadLine(settings, workload));
+  if (settings.only === "throughput")
+    return throughputOnly(run, settings, await describeMachine(settings, natsBinaryVersion()));
   if (settings.only === "cluster") return clusterOnly(settings);
 
-  progress("creating the bench namespaces and databases");
+  progress("creating the bench namespace and database");
   const pipeline = await createTestPipeline({ ...urls, namespacePrefix: "bench" });
   teardown.push(() => pipeline.cleanup());
-  const rawPipeline = await createTestPipeline({ ...urls, namespacePrefix: "benchraw" });
-  teardown.push(() => rawPipeline.cleanup());
 
   const environment = await describeEnvironment(pipeline.db, pipeline.nc.info?.version);
-  const raw = await rawInsertCeiling(rawPipeline, settings);
-  const services = await startBenchServices(run, pipeline);
+  const services = await startProfiledServices(run, pipeline, settings);
   const { gateway, consumer } = services;
   const batchOptions = batchPhaseOptions(run, settings, services);
 
   const walStart = await walPosition(pipeline.db);
-  await warmUp(run, pipeline, { ...batchOptions, label: "warm-up" }, settings.warmupS);
-  await sql`CHECKPOINT`.execute(pipeline.db);
+  const warmup = await warmUpPhase(run, pipeline, settings, { ...batchOptions, label: "main" });
   const backgroundBusy = await backgroundMachineBusy();
-
-  const batch = await ingestPhase(pipeline, batchOptions);
-  problems.push(...batch.problems);
-  const single = await ingestPhase(pipeline, {
-    ...batchOptions,
-    label: "single",
-    path: "/v1/events",
-    body: singleBody(),
-    eventsPerRequest: 1,
-    connections: settings.singleConnections,
-    durationS: settings.singleDurationS,
-  });
-  problems.push(...single.problems);
+  const phases = await loadPhases(run, pipeline, settings, batchOptions, workload);
   // Warm-up, batch and single events only: the Segment routes' events are larger.
   const disk = await measureDisk(pipeline.db, "main phases", { bytes: await walBytesSince(pipeline.db, walStart) });
-  const segment = await compareSegmentRoute(pipeline, settings, batchOptions, batch, problems);
+  const segment = await compareSegmentRoute(pipeline, settings, batchOptions, phases.batch, problems);
 
-  const gatewayPeakRss = peakRss(gateway, "gateway");
-  const consumerPeakRss = peakRss(consumer, "consumer");
+  const gatewayPeakRss = peakRss(run, gateway, "gateway");
+  const consumerPeakRss = peakRss(run, consumer, "consumer");
   await Promise.all([gateway.stop(), consumer.stop()]);
+  const profiles = servicesProfiles(settings, services, "main");
+  // The limit, once the services are stopped: as many events as the warm-up and the batch phase stored.
+  const sizes = { events: phases.batch.storedEvents, warmupEvents: warmup.storedEvents };
+  const store = await measureDirectWrite(run, settings, workload, { write: "storeEvents", ...sizes });
+  const insert = await measureDirectWrite(run, settings, workload, { write: "insertEvents", ...sizes });
   const destinations = await destinationsPhase(urls, settings);
   const cluster = await clusterPhase(settings);
   const metricsCost = await metricsCostPhase(urls, settings, batchOptions);
@@ -211,11 +185,8 @@ async function main(): Promise<string> {
     settings,
     environment,
     backgroundBusy,
-    raw,
-    batch,
-    single,
-    gatewayPeakRss,
-    consumerPeakRss,
+    workload: workloadLine(settings, workload),
+    round: { e2e: { warmup, ...phases, gatewayPeakRss, consumerPeakRss }, store, insert },
     metricsCost,
     segment,
     destinations: destinations.comparison,
@@ -224,7 +195,7 @@ async function main(): Promise<string> {
     cpuGroups: Object.keys(batchOptions.cpuGroups),
     cpuCount: os.cpus().length,
   });
-  return [summary, ...serviceWarnings({ gateway, consumer }), ...destinations.warnings].join("\n");
+  return [summary, ...profiles, ...serviceWarnings({ gateway, consumer }), ...destinations.warnings].join("\n");
 }
 
 try {

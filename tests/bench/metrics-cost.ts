@@ -3,7 +3,7 @@ import { ingestPhase, type PhaseOptions, type PhaseResult } from "./phase.ts";
 import { formatCount } from "./report.ts";
 import type { WatchedService } from "./services.ts";
 import type { BenchSettings } from "./settings.ts";
-import { storedPerSecond } from "./summary.ts";
+import { storedPerSecond } from "./stored.ts";
 import { batchBody, singleBody } from "./workload.ts";
 
 export type MetricsMode = "on" | "off";

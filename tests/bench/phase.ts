@@ -21,6 +21,8 @@ export interface PhaseOptions {
   eventsPerRequest: number;
   connections: number;
   durationS: number;
+  /** A steady rate of requests per second instead of saturation. */
+  overallRate?: number;
   catchUpTimeoutS: number;
   cpuGroups: Record<string, () => number[]>;
   signal: AbortSignal;
@@ -65,6 +67,7 @@ export async function ingestPhase(pipeline: TestPipeline, options: PhaseOptions)
     ...(options.headers ? { headers: options.headers } : {}),
     connections: options.connections,
     durationS: options.durationS,
+    ...(options.overallRate ? { overallRate: options.overallRate } : {}),
   });
   const abort = () => running.stop();
   options.signal.addEventListener("abort", abort);

@@ -21,7 +21,7 @@ export interface RouteRun {
 export interface SegmentComparison {
   rounds: number;
   durationS: number;
-  /** The main batch phase: our route, one constant body, ids assigned by the gateway. */
+  /** The main batch phase: our route with BENCH_WORKLOAD's bodies. */
   reference: RouteRun;
   /** Ours with fresh ids; `ownSized` with the Segment messages' bytes per event, so what is left of the
    * difference to it is the route's own work. */

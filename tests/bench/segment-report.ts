@@ -9,7 +9,7 @@ import {
   type RouteRun,
   type SegmentComparison,
 } from "./segment-compare.ts";
-import { storedPerSecond } from "./summary.ts";
+import { storedPerSecond } from "./stored.ts";
 
 /** A group's CPU milliseconds per 1,000 stored events, from the start of the load until all was stored. */
 function cpuMsPerThousand(phases: readonly PhaseResult[], groups: readonly string[]): number {
@@ -61,7 +61,8 @@ export function segmentRouteRows(comparison: SegmentComparison, groups: readonly
     ...each((run) => cpuMsPerThousand(run.phases, picked).toFixed(1)),
   ];
   return [
-    ["request body, bytes as sent", ...each((run) => formatCount(run.bodyBytes))],
+    // 0: bodies made per request by the workload, which does not count them.
+    ["request body, bytes as sent", ...each((run) => (run.bodyBytes > 0 ? formatCount(run.bodyBytes) : "n/a"))],
     ["accepted events/s", ...each((run) => formatCount(middle((p) => p.acceptedEvents / p.load.durationS)(run)))],
     ["stored events/s", ...each((run) => formatCount(middle((p) => storedPerSecond(p).rate)(run)))],
     ["stored == published, all rounds", ...each((run) => exactness(run.phases))],

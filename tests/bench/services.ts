@@ -3,7 +3,7 @@ import { type LogLine, type RunningService, type ServiceName, startService } fro
 import { ingestPhase, loadGeneratorGroup, natsGroup, type PhaseOptions, postgresGroup } from "./phase.ts";
 import { pidsNamed } from "./process-stats.ts";
 import type { BenchSettings } from "./settings.ts";
-import { batchBody } from "./workload.ts";
+import { benchWorkload } from "./workload.ts";
 
 /**
  * EVENTS_MAX_BYTES for every bench service: above what a full run publishes, so a full stream (503) can't cut
@@ -100,7 +100,10 @@ export async function startBenchServices(
   return { key, gateway, consumer };
 }
 
-/** The batch phase; the warm-up, the single-event phase and the comparisons are variations of it. */
+/**
+ * The batch phase with BENCH_WORKLOAD's bodies; the warm-up, the single-event phase and the comparisons are
+ * variations of it.
+ */
 export function batchPhaseOptions(run: BenchRun, settings: BenchSettings, services: BenchServices): PhaseOptions {
   const { key, gateway, consumer } = services;
   return {
@@ -108,7 +111,7 @@ export function batchPhaseOptions(run: BenchRun, settings: BenchSettings, servic
     gatewayUrl: gateway.service.url,
     apiKey: key,
     path: "/v1/events/batch",
-    body: batchBody(settings.batchSize),
+    body: benchWorkload(settings).batchBodies(settings.batchSize),
     eventsPerRequest: settings.batchSize,
     connections: settings.batchConnections,
     durationS: settings.batchDurationS,

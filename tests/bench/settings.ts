@@ -1,5 +1,9 @@
+import path from "node:path";
+import { defaultRealisticParams, type RealisticParams } from "./realistic-workload.ts";
+
 /** The phases BENCH_ONLY may pick. */
-const onlyPhases = ["destinations", "cluster"] as const;
+const onlyPhases = ["destinations", "cluster", "throughput"] as const;
+const workloads = ["realistic", "repeated"] as const;
 
 export interface BenchSettings {
   natsUrl: string;
@@ -11,8 +15,12 @@ export interface BenchSettings {
   singleDurationS: number;
   singleConnections: number;
   warmupS: number;
-  rawEvents: number;
   rawConcurrency: number;
+  /**
+   * Events per statement of the direct writes: the consumer's default CONSUMER_MAX_WRITE_EVENTS, the most it
+   * merges into one write when a backlog lets it, so the limit is the write path at its best.
+   */
+  directBatchSize: number;
   catchUpTimeoutS: number;
   /** Rounds of the metrics on/off comparison (each mode once per round); 0 skips it. */
   metricsRounds: number;
@@ -41,8 +49,19 @@ export interface BenchSettings {
   clusterDurationS: number;
   /** Rounds of the replication comparison, each setup once per round; 0 skips it. */
   clusterRounds: number;
-  /** BENCH_ONLY=destinations or cluster runs just that comparison; every phase when unset. */
+  /** BENCH_ONLY=destinations, cluster or throughput runs just that comparison; every phase when unset. */
   only: (typeof onlyPhases)[number] | undefined;
+  /** BENCH_WORKLOAD: realistic (default) or the repeated body, the cheap case. */
+  workload: (typeof workloads)[number];
+  realistic: RealisticParams;
+  /** Rounds of BENCH_ONLY=throughput: end to end, direct storeEvents and direct insertEvents each once a round. */
+  throughputRounds: number;
+  /** Single events at a steady rate (not saturation), for the latency of the 202. */
+  steadyRate: number;
+  steadyDurationS: number;
+  steadyConnections: number;
+  /** BENCH_CPU_PROF: a directory for `--cpu-prof` profiles of the gateway and consumer; none when unset. */
+  cpuProfileDir: string | undefined;
 }
 
 function integerEnv(env: Record<string, string | undefined>, name: string, fallback: number, min: number): number {
@@ -53,11 +72,33 @@ function integerEnv(env: Record<string, string | undefined>, name: string, fallb
   return value;
 }
 
-function onlyEnv(raw: string | undefined): BenchSettings["only"] {
+function choiceEnv<T extends string>(name: string, raw: string | undefined, choices: readonly T[]): T | undefined {
   if (raw === undefined || raw === "") return undefined;
-  const phase = onlyPhases.find((name) => name === raw);
-  if (!phase) throw new Error(`BENCH_ONLY must be one of ${onlyPhases.join(", ")} or unset, got "${raw}"`);
-  return phase;
+  const choice = choices.find((value) => value === raw);
+  if (!choice) throw new Error(`${name} must be one of ${choices.join(", ")} or unset, got "${raw}"`);
+  return choice;
+}
+
+function realisticEnv(env: Record<string, string | undefined>): RealisticParams {
+  const defaults = defaultRealisticParams;
+  return {
+    ...defaults,
+    seed: integerEnv(env, "BENCH_SEED", defaults.seed, 0),
+    population: integerEnv(env, "BENCH_USERS", defaults.population, 1),
+    eventNames: integerEnv(env, "BENCH_EVENT_NAMES", defaults.eventNames, 1),
+    metadataBytes: integerEnv(env, "BENCH_METADATA_BYTES", defaults.metadataBytes, 16),
+  };
+}
+
+/** `pnpm bench` writes nothing into the repository, profiles included. */
+function profileDirEnv(raw: string | undefined): string | undefined {
+  if (raw === undefined || raw === "") return undefined;
+  const directory = path.resolve(raw);
+  const repoRoot = path.resolve(import.meta.dirname, "..", "..");
+  if (directory === repoRoot || directory.startsWith(`${repoRoot}${path.sep}`)) {
+    throw new Error(`BENCH_CPU_PROF must be a directory outside the repository, got "${raw}"`);
+  }
+  return directory;
 }
 
 export function loadBenchSettings(env: Record<string, string | undefined>): BenchSettings {
@@ -70,9 +111,9 @@ export function loadBenchSettings(env: Record<string, string | undefined>): Benc
     singleDurationS: integerEnv(env, "BENCH_SINGLE_DURATION_S", 15, 1),
     singleConnections: integerEnv(env, "BENCH_SINGLE_CONNECTIONS", 32, 1),
     warmupS: integerEnv(env, "BENCH_WARMUP_S", 3, 0),
-    rawEvents: integerEnv(env, "BENCH_RAW_EVENTS", 200_000, 1),
     // The consumer's default CONSUMER_CONCURRENCY: the same number of connections inserting at once.
     rawConcurrency: integerEnv(env, "BENCH_RAW_CONCURRENCY", 4, 1),
+    directBatchSize: integerEnv(env, "BENCH_DIRECT_BATCH", 2000, 1),
     catchUpTimeoutS: integerEnv(env, "BENCH_CATCHUP_TIMEOUT_S", 180, 1),
     metricsRounds: integerEnv(env, "BENCH_METRICS_ROUNDS", 3, 0),
     metricsRoundS: integerEnv(env, "BENCH_METRICS_ROUND_S", 6, 1),
@@ -83,6 +124,13 @@ export function loadBenchSettings(env: Record<string, string | undefined>): Benc
     deliveryTimeoutS: integerEnv(env, "BENCH_DELIVERY_TIMEOUT_S", 600, 1),
     clusterDurationS: integerEnv(env, "BENCH_CLUSTER_DURATION_S", 10, 0),
     clusterRounds: integerEnv(env, "BENCH_CLUSTER_ROUNDS", 2, 0),
-    only: onlyEnv(env.BENCH_ONLY),
+    only: choiceEnv("BENCH_ONLY", env.BENCH_ONLY, onlyPhases),
+    workload: choiceEnv("BENCH_WORKLOAD", env.BENCH_WORKLOAD, workloads) ?? "realistic",
+    realistic: realisticEnv(env),
+    throughputRounds: integerEnv(env, "BENCH_ROUNDS", 3, 1),
+    steadyRate: integerEnv(env, "BENCH_STEADY_RATE", 1000, 1),
+    steadyDurationS: integerEnv(env, "BENCH_STEADY_DURATION_S", 10, 1),
+    steadyConnections: integerEnv(env, "BENCH_STEADY_CONNECTIONS", 16, 1),
+    cpuProfileDir: profileDirEnv(env.BENCH_CPU_PROF),
   };
 }

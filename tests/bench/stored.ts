@@ -1,6 +1,7 @@
 import type { Database } from "@evpipe/db";
 import { type Kysely, sql } from "kysely";
 import type { TestPipeline } from "../support/pipeline.ts";
+import type { PhaseResult } from "./phase.ts";
 
 /** The database's clock, which is the clock of `stored_at`. */
 export async function databaseNow(db: Kysely<Database>): Promise<Date> {
@@ -71,4 +72,11 @@ export async function waitForStored(
     if (Date.now() > deadline) return { stored, published: await publishedEvents(), timedOut: true };
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
+}
+
+/** Stored events per second over the window from the first to the last one stored. */
+export function storedPerSecond(phase: PhaseResult): { rate: number; windowS: number } {
+  if (!phase.firstStored || !phase.lastStored) return { rate: 0, windowS: 0 };
+  const windowS = (phase.lastStored.getTime() - phase.firstStored.getTime()) / 1000;
+  return { rate: windowS > 0 ? phase.storedEvents / windowS : 0, windowS };
 }

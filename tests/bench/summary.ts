@@ -6,24 +6,20 @@ import { type DiskUsage, diskSection } from "./disk.ts";
 import { type MetricsCost, maxMetricsCost, metricsCostRows } from "./metrics-cost.ts";
 import type { PhaseResult } from "./phase.ts";
 import type { CpuUsage } from "./process-stats.ts";
-import type { RawInsertResult } from "./raw-insert.ts";
-import { formatCount, formatMiB, formatMs, formatPercent, formatSeconds, formatTable } from "./report.ts";
+import { formatCount, formatPercent, formatSeconds, formatTable } from "./report.ts";
 import type { SegmentComparison } from "./segment-compare.ts";
 import { segmentColumns, segmentRatioRows, segmentRouteRows } from "./segment-report.ts";
 import type { BenchSettings } from "./settings.ts";
-
-/** The issue's targets for this 2-core machine, everything on it. */
-export const targets = { storedPerSecond: 30_000, storedToRaw: 0.6, singlePerSecond: 5_000, singleP99Ms: 15 };
+import { cpuPer1000Table, type ThroughputRound, throughputTable } from "./throughput-report.ts";
 
 export interface BenchOutcome {
   settings: BenchSettings;
   environment: string;
   backgroundBusy: number;
-  raw: RawInsertResult;
-  batch: PhaseResult;
-  single: PhaseResult;
-  gatewayPeakRss: number | undefined;
-  consumerPeakRss: number | undefined;
+  /** The line that says what was sent. */
+  workload: string;
+  /** The main phases and the direct writes, reported like one round of BENCH_ONLY=throughput. */
+  round: ThroughputRound;
   metricsCost: MetricsCost | undefined;
   segment: SegmentComparison | undefined;
   destinations: DestinationsComparison | undefined;
@@ -38,11 +34,6 @@ function verdict(met: boolean): string {
   return met ? "yes" : "NO";
 }
 
-function latency(phase: PhaseResult): string {
-  const { p50, p99, max } = phase.load.latencyMs;
-  return `${formatMs(p50)} / ${formatMs(p99)} (${formatMs(max)})`;
-}
-
 function storedCheck(phase: PhaseResult): string[] {
   const inFlight = phase.publishedEvents - phase.acceptedEvents;
   return [
@@ -53,72 +44,25 @@ function storedCheck(phase: PhaseResult): string[] {
   ];
 }
 
-export function storedPerSecond(phase: PhaseResult): { rate: number; windowS: number } {
-  if (!phase.firstStored || !phase.lastStored) return { rate: 0, windowS: 0 };
-  const windowS = (phase.lastStored.getTime() - phase.firstStored.getTime()) / 1000;
-  return { rate: windowS > 0 ? phase.storedEvents / windowS : 0, windowS };
-}
-
-/** Throughput, completeness, latency and memory of both phases and the raw insert, against the targets. */
-function metricRows(outcome: BenchOutcome): string[][] {
-  const { settings, raw, batch, single } = outcome;
-  const stored = storedPerSecond(batch);
-  const storedToRaw = stored.rate / raw.eventsPerSecond;
+/** What the throughput table leaves out: every phase stored exactly what it published, and what failed. */
+function completenessRows(outcome: BenchOutcome): string[][] {
+  const { batch, steady, single } = outcome.round.e2e;
   const lagS = batch.lastStored ? Math.max(0, (batch.lastStored.getTime() - batch.load.finish.getTime()) / 1000) : 0;
-  const singlePerSecond = single.load.accepted / single.load.durationS;
-
+  const failures = (phase: PhaseResult) => [`${phase.load.non2xx} / ${phase.load.errors}`, "", ""];
   return [
-    [
-      `accepted events/s (batches of ${settings.batchSize})`,
-      formatCount(batch.acceptedEvents / batch.load.durationS),
-      "",
-      "",
-    ],
-    [
-      `stored events/s, sustained over ${formatSeconds(stored.windowS)}`,
-      formatCount(stored.rate),
-      `>= ${formatCount(targets.storedPerSecond)}`,
-      verdict(stored.rate >= targets.storedPerSecond),
-    ],
-    ["stored == published (accepted + in flight at cutoff)", ...storedCheck(batch)],
-    ["consumer lag after the load stopped", formatSeconds(lagS), "", ""],
-    ["consumer peak backlog", `${formatCount(batch.peakBacklogMessages * settings.batchSize)} events`, "", ""],
-    ["accept latency p50 / p99 (max)", latency(batch), "", ""],
-    ["non-2xx / connection errors", `${batch.load.non2xx} / ${batch.load.errors}`, "", ""],
-    [
-      `raw insert events/s (${formatCount(raw.events)}, ${settings.rawConcurrency} connections)`,
-      formatCount(raw.eventsPerSecond),
-      "",
-      "",
-    ],
-    [
-      "ratio stored / raw",
-      storedToRaw.toFixed(2),
-      `>= ${targets.storedToRaw}`,
-      verdict(storedToRaw >= targets.storedToRaw),
-    ],
-    ["gateway peak RSS", outcome.gatewayPeakRss === undefined ? "n/a" : formatMiB(outcome.gatewayPeakRss), "", ""],
-    ["consumer peak RSS", outcome.consumerPeakRss === undefined ? "n/a" : formatMiB(outcome.consumerPeakRss), "", ""],
-    [
-      `single-event requests/s (${settings.singleConnections} connections)`,
-      formatCount(singlePerSecond),
-      `>= ${formatCount(targets.singlePerSecond)}`,
-      verdict(singlePerSecond >= targets.singlePerSecond),
-    ],
-    [
-      "single-event latency p50 / p99 (max)",
-      latency(single),
-      `p99 <= ${targets.singleP99Ms} ms`,
-      verdict(single.load.latencyMs.p99 <= targets.singleP99Ms),
-    ],
-    ["single-event stored == published", ...storedCheck(single)],
-    ["single-event non-2xx / connection errors", `${single.load.non2xx} / ${single.load.errors}`, "", ""],
+    ["batch: stored == published (accepted + in flight at cutoff)", ...storedCheck(batch)],
+    ["batch: consumer lag after the load stopped", formatSeconds(lagS), "", ""],
+    ["batch: non-2xx / connection errors", ...failures(batch)],
+    ["steady single events: stored == published", ...storedCheck(steady)],
+    ["steady single events: non-2xx / connection errors", ...failures(steady)],
+    ["saturated single events: stored == published", ...storedCheck(single)],
+    ["saturated single events: non-2xx / connection errors", ...failures(single)],
   ];
 }
 
 /** Each process group's CPU in both phases, then what the rest of the machine used meanwhile. */
 function cpuRows(outcome: BenchOutcome): string[][] {
-  const { batch, single } = outcome;
+  const { batch, single } = outcome.round.e2e;
   const rows = outcome.cpuGroups.map((group) => [
     group,
     formatPercent(batch.cpu.average[group] ?? 0),
@@ -144,20 +88,29 @@ export function renderSummary(outcome: BenchOutcome): string {
   const { settings } = outcome;
   return [
     outcome.environment,
+    outcome.workload,
     `batch phase: ${settings.batchConnections} connections x ${settings.batchDurationS} s, ${settings.batchSize} events ` +
-      `per request, after a ${settings.warmupS} s warm-up; single phase: ${settings.singleConnections} connections x ` +
-      `${settings.singleDurationS} s; ${destinationsWorkload(outcome.destinations)}services at LOG_LEVEL=info; ` +
+      `per request, after a ${settings.warmupS} s warm-up; single events at ${settings.steadyRate} req/s on ` +
+      `${settings.steadyConnections} connections x ${settings.steadyDurationS} s, then at saturation on ` +
+      `${settings.singleConnections} connections x ${settings.singleDurationS} s; direct storeEvents and ` +
+      `insertEvents on ${settings.rawConcurrency} connections, ${settings.directBatchSize} events a statement, into fresh databases, as many events as the warm-up and ` +
+      `batch phase stored; ${destinationsWorkload(outcome.destinations)}services at LOG_LEVEL=info; ` +
       `machine busy before the load: ${formatPercent(outcome.backgroundBusy)}`,
     "",
-    formatTable(["metric", "value", "target", "met"], metricRows(outcome), [1]),
+    throughputTable(settings, [outcome.round]),
+    "",
+    formatTable(["check", "value", "expected", "met"], completenessRows(outcome), [1]),
+    "",
+    "CPU ms per 1,000 stored events (end to end from the start of the batch load until its last event was " +
+      "stored, direct over the timed writes)",
+    cpuPer1000Table([outcome.round], outcome.cpuGroups),
     "",
     "CPU, % of one core (peak: highest one-second sample)",
     formatTable(["process", "batch avg", "batch peak", "single avg", "single peak"], cpuRows(outcome), [1, 2, 3, 4]),
     ...diskSection(
       "Disk per million events with rollups, the main pipeline's database after the warm-up, batch and single " +
         "phases (sizes with indexes and TOAST; WAL: the server's, every database, from the warm-up until the " +
-        "single phase was stored; the bench's events name 5 events and 100 users over 1-2 UTC days, so its " +
-        "rollups hold few rows: they grow with days x events x users, not with events)",
+        "single phase was stored; rollups grow with days x events x users, not with events: see the workload)",
       [outcome.disk],
     ),
     ...segmentSection(outcome),
@@ -180,7 +133,7 @@ function segmentSection({ segment, settings, cpuGroups }: BenchOutcome): string[
     `Segment route /v1/batch vs our /v1/events/batch: ${segment.rounds} rounds of the four routes, ` +
       `${settings.batchConnections} connections x ${segment.durationS} s each, ${settings.batchSize} events per ` +
       "request, every request with new ids (ours a random UUID per event, Segment's messageId " +
-      "node-next-<ms>-<uuid>), bodies made per request by the bench; the main phase's constant body beside " +
+      "node-next-<ms>-<uuid>), bodies made per request by the bench; the main batch phase (BENCH_WORKLOAD) beside " +
       "them. Rates, latency and load: median of the rounds; CPU from the start of each load until its last " +
       "event was stored, per stored event, all rounds together",
     formatTable(

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { seededRandom } from "@evpipe/shared";
 
 /** An event as POST /v1/events/batch takes it. */
 export interface DemoEvent {
@@ -48,18 +49,6 @@ const countries = ["US", "US", "US", "DE", "GB", "FR", "IN", "BR", "JP", "CA"];
 const plans = ["free", "free", "free", "pro", "team"];
 const paths = ["/", "/pricing", "/docs", "/blog", "/products", "/account", "/checkout"];
 const dayMs = 24 * 3600 * 1000;
-
-/** mulberry32: a small seeded generator, so a seed gives the same data set every time. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function pickWeighted<T>(random: () => number, items: ReadonlyArray<readonly [T, number]>, total: number): T {
   let left = random() * total;
