@@ -1,6 +1,7 @@
 import http from "node:http";
 import { eventById } from "@evpipe/db";
 import { errorEnvelope } from "@evpipe/gateway/testing";
+import { messageHeaders } from "@evpipe/shared";
 import { describe, expect, it } from "vitest";
 import { type BatchAccepted, events, postJson } from "./support/http.ts";
 import { usePipelineServices } from "./support/pipeline-services.ts";
@@ -77,6 +78,10 @@ describe("ingest end to end", () => {
       .where("id", "in", res.body.ids)
       .execute();
     expect(requestIds).toEqual([{ request_id: res.headers.get("x-request-id") }]);
+    // The consumer sizes its writes by this header rather than by parsing.
+    const { names, jsm } = services.pipeline;
+    const published = await jsm.streams.getMessage(names.eventsStream, { last_by_subj: names.eventsSubject });
+    expect(published.header.get(messageHeaders.eventCount)).toBe("250");
   });
 
   it("stores one row per id when the same batch is sent twice, and JetStream keeps one message", async () => {

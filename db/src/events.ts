@@ -76,6 +76,7 @@ async function batchUsers(db: Kysely<Database>, events: readonly EnvelopeEvent[]
   const knownIds: string[] = [];
   const numbers: number[] = [];
   const earlier: string[] = [];
+  const earlierNumbers: number[] = [];
   const added: string[] = [];
   for (const [userId, day] of earliest) {
     const user = known.get(userId);
@@ -85,9 +86,12 @@ async function batchUsers(db: Kysely<Database>, events: readonly EnvelopeEvent[]
     }
     knownIds.push(userId);
     numbers.push(user.userNo);
-    if (day < user.firstDay) earlier.push(userId);
+    if (day < user.firstDay) {
+      earlier.push(userId);
+      earlierNumbers.push(user.userNo);
+    }
   }
-  return { knownIds, numbers, earlier, added };
+  return { knownIds, numbers, earlier, earlierNumbers, added };
 }
 
 /**
@@ -102,7 +106,7 @@ export async function storeEvents(
   events: readonly EnvelopeEvent[],
   known: KnownUsers,
 ): Promise<string[]> {
-  const { knownIds, numbers, earlier, added } = await batchUsers(db, events, known);
+  const { knownIds, numbers, earlier, earlierNumbers, added } = await batchUsers(db, events, known);
   const result = await sql<{ id: string | null; user_id: string | null; user_no: number; first_day: string }>`
     WITH inserted AS (
       INSERT INTO events (id, event, user_id, occurred_at, received_at, metadata, request_id, key_id, type, anonymous_id)
@@ -115,30 +119,24 @@ export async function storeEvents(
       SELECT day, event, count(*) FROM inserted GROUP BY day, event ORDER BY day, event
       ON CONFLICT (day, event) DO UPDATE SET events = daily_event_counts.events + EXCLUDED.events
     ),
-    -- Only users the lookup did not find, so user numbers stay dense; one added meanwhile is updated.
-    new_users AS (
-      INSERT INTO users (user_id, first_day)
-      SELECT user_id, min(day) FROM inserted WHERE user_id = ANY(${added}::text[])
-      GROUP BY user_id ORDER BY user_id
+    -- Users the lookup did not find, and known ones this batch saw on an earlier day, in one upsert in key
+    -- order: two writers then lock rows of users in one order (an insert pass and an update pass could
+    -- deadlock, ADR §40). A known user gives its number, so only users new to the table draw one from the
+    -- sequence and the numbers stay dense; a user added meanwhile by another writer is updated.
+    batch_users AS (
+      INSERT INTO users (user_id, user_no, first_day) OVERRIDING SYSTEM VALUE
+      SELECT b.user_id, coalesce(k.user_no, nextval(pg_get_serial_sequence('users', 'user_no'))::int), b.first_day
+      FROM (SELECT user_id, min(day) AS first_day FROM inserted
+          WHERE user_id = ANY(${added}::text[]) OR user_id = ANY(${earlier}::text[]) GROUP BY user_id) AS b
+        LEFT JOIN unnest(${earlier}::text[], ${earlierNumbers}::int[]) AS k (user_id, user_no) USING (user_id)
+      ORDER BY b.user_id
       ON CONFLICT (user_id) DO UPDATE SET first_day = least(users.first_day, EXCLUDED.first_day)
       RETURNING user_id, user_no, first_day
-    ),
-    -- Known users this batch saw on an earlier day, locked in key order like every other upsert here.
-    locked_users AS (
-      SELECT user_id FROM users WHERE user_id = ANY(${earlier}::text[]) ORDER BY user_id FOR UPDATE
-    ),
-    earlier_users AS (
-      UPDATE users u SET first_day = least(u.first_day, batch.first_day)
-      FROM locked_users,
-        (SELECT user_id, min(day) AS first_day FROM inserted WHERE user_id = ANY(${earlier}::text[]) GROUP BY user_id)
-          AS batch
-      WHERE u.user_id = locked_users.user_id AND u.user_id = batch.user_id
-      RETURNING u.user_id, u.user_no, u.first_day
     ),
     numbers AS (
       SELECT * FROM unnest(${knownIds}::text[], ${numbers}::int[]) AS n (user_id, user_no)
       UNION ALL
-      SELECT user_id, user_no FROM new_users
+      SELECT user_id, user_no FROM batch_users WHERE user_id = ANY(${added}::text[])
     ),
     -- Each (event, day, chunk)'s users of this batch as one bitmap; a day's are the OR of its events'.
     batch_bits AS (
@@ -170,9 +168,7 @@ export async function storeEvents(
     )
     SELECT id::text, NULL AS user_id, NULL::int AS user_no, NULL::date AS first_day FROM inserted
     UNION ALL
-    SELECT NULL, user_id, user_no, first_day FROM new_users
-    UNION ALL
-    SELECT NULL, user_id, user_no, first_day FROM earlier_users`.execute(db);
+    SELECT NULL, user_id, user_no, first_day FROM batch_users`.execute(db);
   const ids: string[] = [];
   for (const row of result.rows) {
     if (row.id !== null) ids.push(row.id);

@@ -154,6 +154,7 @@ export function encodeReplay(
   const h = natsHeaders();
   if (record.requestId) h.set(messageHeaders.requestId, record.requestId);
   h.set(deadLetterHeaders.replayedFrom, String(record.seq));
+  h.set(messageHeaders.eventCount, String(record.events.length));
   return {
     data: encodeEnvelope(record.events),
     headers: h,

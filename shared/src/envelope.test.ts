@@ -1,6 +1,13 @@
+import { headers as natsHeaders } from "nats";
 import { describe, expect, it } from "vitest";
 import { decodeDeadLetter, encodeDeadLetter, encodeReplay } from "./dead-letter.ts";
-import { createEnvelopeSchema, decodeEnvelope, encodeEnvelope, envelopeMessageId } from "./envelope.ts";
+import {
+  createEnvelopeSchema,
+  decodeEnvelope,
+  encodeEnvelope,
+  envelopeEventCount,
+  envelopeMessageId,
+} from "./envelope.ts";
 import { defaultEventLimits } from "./limits.ts";
 import { messageHeaders } from "./names.ts";
 
@@ -97,5 +104,19 @@ describe("a dead letter", () => {
     expect(replay.headers.get(messageHeaders.requestId)).toBe("req-1");
     expect(replay.headers.get("Evp-Replayed-From")).toBe("9");
     expect(replay.msgID).toBe("dlq-replay-EVENTS_DLQ-9");
+    expect(envelopeEventCount(replay.headers, replay.data.length)).toBe(letter.events?.length);
+  });
+
+  it("counts an envelope's events by its header, and estimates from its size without a usable one", () => {
+    const counted = (value: string) => {
+      const h = natsHeaders();
+      h.set(messageHeaders.eventCount, value);
+      return h;
+    };
+    expect(envelopeEventCount(counted("250"), 100)).toBe(250);
+    // About 500 bytes an event, at least one.
+    expect(envelopeEventCount(undefined, 50_000)).toBe(100);
+    expect(envelopeEventCount(natsHeaders(), 10)).toBe(1);
+    for (const bad of ["0", "-3", "1.5", "x", "", "1e400"]) expect(envelopeEventCount(counted(bad), 5000)).toBe(10);
   });
 });

@@ -1,8 +1,10 @@
 import { createHash } from "node:crypto";
+import type { MsgHdrs } from "nats";
 import * as v from "valibot";
 import { eventEntries, eventTypes, jsonObject, textField, uuidField } from "./event.ts";
 import { parseJsonText } from "./json-text.ts";
 import type { EventLimits } from "./limits.ts";
+import { messageHeaders } from "./names.ts";
 
 /**
  * The wire format of `events.ingest` (PRODUCT.md §4): one versioned JSON message per accepted request. This
@@ -41,6 +43,19 @@ export type EnvelopeEvent = Envelope["events"][number];
 /** Takes any events: a replay re-encodes what the DLQ kept, and the consumer validates it like every other. */
 export function encodeEnvelope(events: readonly object[]): Buffer {
   return Buffer.from(JSON.stringify({ v: envelopeVersion, events }));
+}
+
+/** Bytes per event of an envelope without the count header (a realistic event with ~300 bytes of metadata). */
+const estimatedEventBytes = 500;
+
+/**
+ * How many events an envelope holds, for sizing writes before it is parsed: the count header its publisher
+ * set, or an estimate from its size for a message without one. Only a hint: the envelope itself is the truth.
+ */
+export function envelopeEventCount(headers: MsgHdrs | undefined, bytes: number): number {
+  const counted = Number(headers?.get(messageHeaders.eventCount));
+  if (Number.isSafeInteger(counted) && counted > 0) return counted;
+  return Math.max(1, Math.round(bytes / estimatedEventBytes));
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });

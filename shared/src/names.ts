@@ -38,4 +38,6 @@ export function natsNames(namespace?: string): NatsNames {
 /** Header names carried on JetStream messages. */
 export const messageHeaders = {
   requestId: "X-Request-Id",
+  /** How many events an `events.ingest` envelope holds, so the consumer can size its writes without parsing. */
+  eventCount: "Evpipe-Event-Count",
 } as const;

@@ -11,7 +11,7 @@ export interface LoadOptions {
   headers?: Record<string, string>;
   connections: number;
   durationS: number;
-  /** Requests per second over all connections; as fast as the gateway answers when absent. */
+  /** Requests per second at a steady pace (runSteadyLoad only); runLoad goes as fast as the gateway answers. */
   overallRate?: number;
 }
 
@@ -31,6 +31,11 @@ export interface LoadResult {
 export interface RunningLoad {
   done: Promise<LoadResult>;
   stop(): void;
+}
+
+/** Each request's body, made just before it is sent. */
+export function requestBody(body: LoadBody): () => string | Buffer {
+  return typeof body === "string" ? () => body : body;
 }
 
 function bodyOptions(body: LoadBody): Pick<autocannon.Options, "body" | "requests"> {
@@ -55,8 +60,6 @@ export function runLoad(path: string, options: LoadOptions): RunningLoad {
         ...bodyOptions(options.body),
         connections: options.connections,
         duration: options.durationS,
-        // At a set rate autocannon corrects for coordinated omission: a late answer delays no latency sample.
-        ...(options.overallRate ? { overallRate: options.overallRate } : {}),
       },
       (err, result) => {
         if (err) {

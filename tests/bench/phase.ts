@@ -2,6 +2,7 @@ import type { TestPipeline } from "../support/pipeline.ts";
 import { type LoadBody, type LoadResult, runLoad } from "./load.ts";
 import { type CpuUsage, startCpuSampler, startCpuTotals } from "./process-stats.ts";
 import { formatCount } from "./report.ts";
+import { runSteadyLoad } from "./steady-load.ts";
 import { databaseNow, storedSince, waitForStored, watchBacklog } from "./stored.ts";
 
 /** The CPU group of this process: autocannon, and the request bodies it makes. Not part of the pipeline. */
@@ -54,21 +55,24 @@ export interface PhaseResult {
  */
 export async function ingestPhase(pipeline: TestPipeline, options: PhaseOptions): Promise<PhaseResult> {
   options.signal.throwIfAborted();
-  options.progress(`${options.label}: ${options.connections} connections for ${options.durationS} s`);
+  const pace = options.overallRate ? `${options.overallRate} req/s` : `${options.connections} connections`;
+  options.progress(`${options.label}: ${pace} for ${options.durationS} s`);
   const since = await databaseNow(pipeline.db);
   const publishedBefore = await pipeline.publishedCount();
   const backlog = watchBacklog(pipeline);
   const cpu = startCpuSampler(options.cpuGroups);
   const cpuTotals = startCpuTotals(options.cpuGroups);
-  const running = runLoad(options.path, {
+  const loadOptions = {
     url: options.gatewayUrl,
     apiKey: options.apiKey,
     body: options.body,
     ...(options.headers ? { headers: options.headers } : {}),
     connections: options.connections,
     durationS: options.durationS,
-    ...(options.overallRate ? { overallRate: options.overallRate } : {}),
-  });
+  };
+  const running = options.overallRate
+    ? runSteadyLoad(options.path, { ...loadOptions, overallRate: options.overallRate })
+    : runLoad(options.path, loadOptions);
   const abort = () => running.stop();
   options.signal.addEventListener("abort", abort);
   const load = await running.done.finally(() => options.signal.removeEventListener("abort", abort));

@@ -59,7 +59,6 @@ export interface BenchSettings {
   /** Single events at a steady rate (not saturation), for the latency of the 202. */
   steadyRate: number;
   steadyDurationS: number;
-  steadyConnections: number;
   /** BENCH_CPU_PROF: a directory for `--cpu-prof` profiles of the gateway and consumer; none when unset. */
   cpuProfileDir: string | undefined;
 }
@@ -130,7 +129,6 @@ export function loadBenchSettings(env: Record<string, string | undefined>): Benc
     throughputRounds: integerEnv(env, "BENCH_ROUNDS", 3, 1),
     steadyRate: integerEnv(env, "BENCH_STEADY_RATE", 1000, 1),
     steadyDurationS: integerEnv(env, "BENCH_STEADY_DURATION_S", 10, 1),
-    steadyConnections: integerEnv(env, "BENCH_STEADY_CONNECTIONS", 16, 1),
     cpuProfileDir: profileDirEnv(env.BENCH_CPU_PROF),
   };
 }

@@ -1,7 +1,7 @@
 import { type DirectResult, directCpuGroups } from "./direct-write.ts";
 import { median } from "./metrics-cost.ts";
 import type { PhaseResult } from "./phase.ts";
-import { formatCount, formatMiB, formatMs, formatTable } from "./report.ts";
+import { formatCount, formatMiB, formatMs, formatPercent, formatTable } from "./report.ts";
 import type { BenchSettings } from "./settings.ts";
 import { storedPerSecond } from "./stored.ts";
 
@@ -39,7 +39,8 @@ const requestsPerSecond = (phase: PhaseResult) => phase.load.accepted / phase.lo
 const orNaN = (value: number | undefined) => value ?? Number.NaN;
 const mib = (value: number) => (Number.isNaN(value) ? "n/a" : formatMiB(value));
 
-function measures(settings: BenchSettings): Measure[] {
+/** `steadyGroups`: the processes whose CPU during the steady phase is shown. */
+function measures(settings: BenchSettings, steadyGroups: readonly string[]): Measure[] {
   const e2e = (round: ThroughputRound) => storedPerSecond(round.e2e.batch).rate;
   return [
     { label: "end to end: stored events/s", value: e2e, format: formatCount },
@@ -97,6 +98,19 @@ function measures(settings: BenchSettings): Measure[] {
       met: (value) => value <= throughputTargets.steadyP99Ms,
     },
     { label: "steady single events: 202 max", value: (round) => round.e2e.steady.load.latencyMs.max, format: formatMs },
+    // What else the machine did meanwhile: the 202's latency is mostly waiting for a core.
+    {
+      label: "steady single events: machine busy (all cores)",
+      value: (round) => round.e2e.steady.cpu.machineBusy,
+      format: formatPercent,
+    },
+    ...steadyGroups.map(
+      (group): Measure => ({
+        label: `  ${group} (of one core)`,
+        value: (round) => round.e2e.steady.cpu.average[group] ?? Number.NaN,
+        format: formatPercent,
+      }),
+    ),
     {
       label: `saturated single events: req/s (${settings.singleConnections} connections)`,
       value: (round) => requestsPerSecond(round.e2e.single),
@@ -132,7 +146,8 @@ export function throughputTable(settings: BenchSettings, rounds: readonly Throug
     "target",
     "met",
   ];
-  const rows = measures(settings).map((measure) => {
+  const steadyGroups = Object.keys(rounds[0]?.e2e.steady.cpu.average ?? {});
+  const rows = measures(settings, steadyGroups).map((measure) => {
     const values = rounds.map(measure.value);
     const middle = median(values);
     const met = measure.met ? (measure.met(middle) ? "yes" : "NO") : "";

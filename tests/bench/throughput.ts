@@ -61,7 +61,8 @@ export async function loadPhases(
     ...base,
     ...single,
     label: `${base.label} steady ${settings.steadyRate} req/s`,
-    connections: settings.steadyConnections,
+    // An open model opens what connections it needs; this one is unused.
+    connections: 1,
     durationS: settings.steadyDurationS,
     overallRate: settings.steadyRate,
   });
@@ -169,7 +170,7 @@ function throughputHeader(settings: BenchSettings): string {
   return (
     `${settings.throughputRounds} rounds; each: gateway and consumer on a fresh pipeline, a ${settings.warmupS} s ` +
     `warm-up, batches on ${settings.batchConnections} connections x ${settings.batchDurationS} s, single events at ` +
-    `${settings.steadyRate} req/s on ${settings.steadyConnections} connections x ${settings.steadyDurationS} s, ` +
+    `a steady ${settings.steadyRate} req/s (open model, loadtest) x ${settings.steadyDurationS} s, ` +
     `single events at saturation on ${settings.singleConnections} connections x ${settings.singleDurationS} s; then ` +
     `the same workload's events straight into a fresh database by storeEvents and by insertEvents on ` +
     `${settings.rawConcurrency} connections, ${settings.directBatchSize} events a statement (no HTTP, no NATS), as many as the warm-up and the batch phase stored` +

@@ -15,6 +15,9 @@ const consumerEnv = {
   CONSUMER_CONCURRENCY: integerVar(4, 1, 64),
   CONSUMER_PULL_BATCH: integerVar(64, 1, 1000),
   CONSUMER_MAX_WRITE_EVENTS: integerVar(2000, 1, 50_000),
+  // A write that is not full waits this long for more messages, so a low rate makes few statements of many
+  // events rather than one per message; the events' 202 does not wait for it, only their visibility.
+  CONSUMER_WRITE_LINGER_MS: integerVar(20, 0, 1000),
   // How long a crashed consumer's messages wait before another consumer takes them. A live consumer keeps
   // everything it holds alive every third of this, so a short wait costs no redeliveries of slow writes.
   ACK_WAIT_MS: integerVar(5000, 1000, 600_000),

@@ -33,6 +33,8 @@ export interface ConsumerDeps {
   pullBatch: number;
   /** Most events written in one statement and transaction, across messages. */
   maxWriteEvents: number;
+  /** How long a write that is not full waits for more messages (group commit). */
+  writeLingerMs: number;
   ackWaitMs: number;
   /** How often the database is probed while paused by an outage. */
   probeIntervalMs: number;
@@ -79,6 +81,7 @@ export function createConsumer(deps: ConsumerDeps) {
     concurrency: deps.concurrency,
     pullBatch: deps.pullBatch,
     maxWriteEvents: deps.maxWriteEvents,
+    writeLingerMs: deps.writeLingerMs,
     ackWaitMs: deps.ackWaitMs,
   });
   let compaction: ReturnType<typeof scheduleCompaction> | undefined;

@@ -82,6 +82,7 @@ consumer = createConsumer({
   concurrency: config.consumerConcurrency,
   pullBatch: config.consumerPullBatch,
   maxWriteEvents: config.consumerMaxWriteEvents,
+  writeLingerMs: config.consumerWriteLingerMs,
   ackWaitMs: config.ackWaitMs,
   probeIntervalMs: config.dbProbeIntervalMs,
   compactIntervalMs: config.rollupCompactIntervalMs,

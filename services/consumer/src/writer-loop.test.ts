@@ -1,3 +1,4 @@
+import { messageHeaders } from "@evpipe/shared";
 import type { ConsumerMessages, JsMsg } from "nats";
 import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
@@ -7,12 +8,13 @@ import { WriterLoop } from "./writer-loop.ts";
 const ackWaitMs = 3000;
 
 /** A message that counts its working() calls, and those that came after it was settled. */
-function message(seq: number) {
+function message(seq: number, events = 1) {
   const seen = { working: 0, workingAfterSettled: 0, settled: undefined as string | undefined };
   // Only the members WriterLoop and the fake write use.
   const msg = {
     seq,
     data: new Uint8Array(200),
+    headers: { get: (name: string) => (name === messageHeaders.eventCount ? String(events) : "") },
     working: () => {
       if (seen.settled) seen.workingAfterSettled++;
       else seen.working++;
@@ -59,7 +61,7 @@ function pull() {
 }
 
 /** A loop whose writes end when the test says so; each write acks its messages when settled. */
-function loop(options: { concurrency: number; pullBatch?: number }) {
+function loop(options: { concurrency: number; pullBatch?: number; writeLingerMs?: number }) {
   const source = pull();
   const writes: { batch: readonly JsMsg[]; finish: () => void; fail: (err: Error) => void }[] = [];
   const writer = new WriterLoop({
@@ -82,6 +84,7 @@ function loop(options: { concurrency: number; pullBatch?: number }) {
     concurrency: options.concurrency,
     pullBatch: options.pullBatch ?? 64,
     maxWriteEvents: 2000,
+    writeLingerMs: options.writeLingerMs ?? 0,
     ackWaitMs,
   });
   return { writer, writes, deliver: source.deliver };
@@ -196,5 +199,75 @@ describe("WriterLoop keeps what it holds alive", () => {
     vi.advanceTimersByTime(2 * ackWaitMs);
     expect(first.seen).toEqual({ working: 0, workingAfterSettled: 0, settled: undefined });
     await writer.stop();
+  });
+});
+
+describe("WriterLoop groups what trickles in (group commit)", () => {
+  it("writes what arrived during a write together once it ends, unless it fills a write", async () => {
+    const { writer, writes, deliver } = loop({ concurrency: 4 });
+    await writer.start();
+    const [first, second, third] = [message(1), message(2), message(3)];
+    deliver(first.msg);
+    await turns();
+    deliver(second.msg);
+    await turns();
+    deliver(third.msg);
+    await turns();
+    // Three writes were free, yet the two small messages wait for the first write.
+    expect(writes.map((w) => w.batch)).toEqual([[first.msg]]);
+
+    const full = message(4, 2000);
+    deliver(full.msg);
+    await turns();
+    expect(writes.map((w) => w.batch)).toEqual([[first.msg], [second.msg, third.msg], [full.msg]]);
+    for (const write of writes) write.finish();
+    await writer.stop();
+  });
+
+  it("writes a lone message once the linger passes, on real timers", async () => {
+    vi.useRealTimers();
+    const { writer, writes, deliver } = loop({ concurrency: 4, writeLingerMs: 5 });
+    await writer.start();
+    // Each round a message alone, nothing after it: the linger's timer must be what writes it.
+    for (let round = 1; round <= 20; round++) {
+      const lone = message(round);
+      deliver(lone.msg);
+      const deadline = Date.now() + 2000;
+      while (writes.length < round && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 1));
+      expect(writes.at(-1)?.batch, `round ${round}`).toEqual([lone.msg]);
+      writes.at(-1)?.finish();
+      await turns();
+    }
+    await writer.stop();
+  });
+
+  it("waits writeLingerMs for more before a write that is not full, and no longer", async () => {
+    vi.useFakeTimers({ toFake: ["setInterval", "clearInterval", "setTimeout", "clearTimeout"] });
+    const { writer, writes, deliver } = loop({ concurrency: 4, writeLingerMs: 20 });
+    await writer.start();
+    const [first, second, third] = [message(1), message(2), message(3)];
+    deliver(first.msg);
+    await turns();
+    vi.advanceTimersByTime(15);
+    deliver(second.msg);
+    await turns();
+    expect(writes).toHaveLength(0);
+    vi.advanceTimersByTime(5);
+    await turns();
+    expect(writes.map((w) => w.batch)).toEqual([[first.msg, second.msg]]);
+
+    // A full write does not wait.
+    writes[0]?.finish();
+    await turns();
+    const full = message(4, 1999);
+    deliver(third.msg, full.msg);
+    await turns();
+    expect(writes.map((w) => w.batch)).toEqual([
+      [first.msg, second.msg],
+      [third.msg, full.msg],
+    ]);
+    writes[1]?.finish();
+    await writer.stop();
+    expect(vi.getTimerCount()).toBe(0);
   });
 });

@@ -1,7 +1,10 @@
 import type { Failure } from "@evpipe/db";
-import type { Logger } from "@evpipe/shared";
+import { envelopeEventCount, type Logger } from "@evpipe/shared";
 import type { ConsumerMessages, JsMsg } from "nats";
 import type { WrittenBatch } from "./batch-writer.ts";
+
+/** From the count header, so sizing a write parses nothing. */
+const eventCount = (msg: JsMsg) => envelopeEventCount(msg.headers, msg.data.length);
 
 export type ConsumerState = "starting" | "consuming" | "paused" | "stopped" | "stopping";
 
@@ -24,6 +27,8 @@ export interface WriterLoopDeps {
   pullBatch: number;
   /** Most events written in one statement and transaction, across messages. */
   maxWriteEvents: number;
+  /** How long the first buffered message waits for others before a write that is not full starts. */
+  writeLingerMs: number;
   /** Every message held here, buffered or being written, is kept alive with working() well before this passes. */
   ackWaitMs: number;
 }
@@ -38,6 +43,12 @@ export interface WriterLoopDeps {
 export class WriterLoop {
   readonly #deps: WriterLoopDeps;
   readonly #buffer: JsMsg[] = [];
+  /** The events of the buffered messages, by their count headers. */
+  #bufferedEvents = 0;
+  /** The buffer's oldest message has waited writeLingerMs (a timer says so: no clock comparison to get wrong). */
+  #lingered = false;
+  #linger: NodeJS.Timeout | undefined;
+  #dispatchScheduled = false;
   readonly #writing = new Set<Promise<void>>();
   /** Buffered or being written: taken when read, let go once settled or given back. */
   readonly #held = new Set<JsMsg>();
@@ -92,12 +103,20 @@ export class WriterLoop {
       }
       this.#held.add(msg);
       this.#buffer.push(msg);
+      this.#bufferedEvents += eventCount(msg);
       if (queuedWhileWaiting > 0) {
         queuedWhileWaiting--;
         msg.working();
       }
+      if (this.#buffer.length === 1) this.#startLinger();
       // Messages delivered in the same turn are written together.
-      if (this.#buffer.length === 1) setImmediate(() => this.#dispatch());
+      if (!this.#dispatchScheduled && this.#writeWorthStarting()) {
+        this.#dispatchScheduled = true;
+        setImmediate(() => {
+          this.#dispatchScheduled = false;
+          this.#dispatch();
+        });
+      }
       // Every write busy and a full pull waiting: read no further until a write ends (no new pull is sent
       // meanwhile), then read on as messages leave the buffer.
       while (this.#state === "consuming" && this.#writing.size >= this.#deps.concurrency) {
@@ -113,19 +132,43 @@ export class WriterLoop {
     this.#room = Promise.withResolvers<void>();
   }
 
-  /** Takes messages off the buffer, up to maxWriteEvents events per write, while fewer than `concurrency` run. */
+  /**
+   * Whether to start a write now: at once for a buffer that fills a write or the pull; otherwise only with no
+   * write under way and once the oldest buffered message has waited writeLingerMs, so what trickles in meanwhile
+   * goes out with it (group commit). At a low rate this makes one statement of many events instead of one per
+   * message, each statement costing the database about as much as a hundred events do; at a high rate
+   * `concurrency` full writes run at once, with no wait.
+   */
+  #writeWorthStarting(): boolean {
+    if (this.#writing.size >= this.#deps.concurrency) return false;
+    if (this.#bufferedEvents >= this.#deps.maxWriteEvents || this.#buffer.length >= this.#deps.pullBatch) return true;
+    return this.#writing.size === 0 && this.#lingered;
+  }
+
+  /** The buffer was empty: its first message waits writeLingerMs at most, then a dispatch looks again. */
+  #startLinger(): void {
+    clearTimeout(this.#linger);
+    this.#lingered = this.#deps.writeLingerMs <= 0;
+    if (this.#lingered) return;
+    this.#linger = setTimeout(() => {
+      this.#lingered = true;
+      this.#dispatch();
+    }, this.#deps.writeLingerMs);
+  }
+
+  /** Takes messages off the buffer, up to maxWriteEvents events per write, while a write is worth starting. */
   #dispatch(): void {
-    while (this.#state === "consuming" && this.#buffer.length > 0 && this.#writing.size < this.#deps.concurrency) {
+    while (this.#state === "consuming" && this.#buffer.length > 0 && this.#writeWorthStarting()) {
       const batch: JsMsg[] = [];
       let events = 0;
       while (this.#buffer.length > 0) {
-        const next = this.#buffer[0] as JsMsg;
-        // Estimated from the size (about 200 bytes an event) to avoid parsing twice.
-        const estimate = Math.max(1, Math.round(next.data.length / 200));
-        if (batch.length > 0 && events + estimate > this.#deps.maxWriteEvents) break;
+        const count = eventCount(this.#buffer[0] as JsMsg);
+        if (batch.length > 0 && events + count > this.#deps.maxWriteEvents) break;
         batch.push(this.#buffer.shift() as JsMsg);
-        events += estimate;
+        events += count;
       }
+      this.#bufferedEvents -= events;
+      if (this.#buffer.length === 0) clearTimeout(this.#linger);
       const task = this.#writeAndSettle(batch)
         .catch((err: unknown) => this.#deps.log.error({ err }, "write failed unexpectedly"))
         .finally(() => {
@@ -161,6 +204,8 @@ export class WriterLoop {
     this.#wake();
     await reading;
     if (this.#state === "consuming") return;
+    this.#bufferedEvents = 0;
+    clearTimeout(this.#linger);
     for (const msg of this.#buffer.splice(0)) {
       this.#held.delete(msg);
       msg.nak();

@@ -223,7 +223,7 @@ export function createJetStreamPublisher(options: {
   const statuses = nc.status() as QueuedIterator<Status>;
   void followConnection(statuses, connection, () => closed);
 
-  function publishMessage(payload: Uint8Array, msgId: string, requestId: string): Promise<Ack> {
+  function publishMessage(payload: Uint8Array, eventCount: number, msgId: string, requestId: string): Promise<Ack> {
     if (!connected) {
       return Promise.reject(
         closed ? publisherClosed() : new PublishError("not connected to NATS", { reason: "disconnected" }),
@@ -238,6 +238,7 @@ export function createJetStreamPublisher(options: {
     const h = headers();
     h.set("Nats-Msg-Id", msgId);
     h.set(messageHeaders.requestId, requestId);
+    h.set(messageHeaders.eventCount, String(eventCount));
     if (queued.length === 0) setImmediate(flushQueued);
     queued.push(() => {
       // Failed since, with every other publish awaiting a PubAck; nats.js would only buffer it.
@@ -264,7 +265,7 @@ export function createJetStreamPublisher(options: {
       ]);
       return { newEvents: parts[0].newEvents + parts[1].newEvents };
     }
-    const ack = await publishMessage(payload, envelopeMessageId(events), requestId);
+    const ack = await publishMessage(payload, events.length, envelopeMessageId(events), requestId);
     return { newEvents: ack.duplicate ? 0 : events.length };
   }
 
