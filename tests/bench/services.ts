@@ -31,7 +31,9 @@ export async function startWatched(
   onUnexpectedExit: (message: string) => void,
   expected: (line: LogLine) => boolean = () => false,
 ): Promise<WatchedService> {
-  const service = await startService(name, env);
+  // Only lines that may be warnings are parsed: JSON-parsing every request's line would load the harness,
+  // which shares the machine with what it measures, by thousands of lines a second.
+  const service = await startService(name, env, { keepLine: (raw) => !/"level":"(?:info|debug|trace)"/.test(raw) });
   let stopping = false;
   const scan = () => {
     for (const line of service.lines) {

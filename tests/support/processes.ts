@@ -33,7 +33,11 @@ export type ServiceName = "gateway" | "consumer" | "forwarder";
 export async function startService(
   name: ServiceName,
   env: Record<string, string>,
-  options: { readyTimeoutMs?: number } = {},
+  options: {
+    readyTimeoutMs?: number;
+    /** Once the service is ready, a line this refuses is dropped unparsed (a harness that wants only warnings). */
+    keepLine?: (raw: string) => boolean;
+  } = {},
 ): Promise<RunningService> {
   const child = spawn(process.execPath, [path.join(repoRoot, "services", name, "src", "main.ts")], {
     env: { ...process.env, PORT: "0", HEALTH_PORT: "0", ...env },
@@ -41,7 +45,9 @@ export async function startService(
   });
   const lines: LogLine[] = [];
   const stderr: string[] = [];
+  let keepLine = (_raw: string) => true;
   createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => {
+    if (!keepLine(line)) return;
     try {
       lines.push(JSON.parse(line) as LogLine);
     } catch {
@@ -75,6 +81,7 @@ export async function startService(
     (line) => line.msg === "gateway listening" || line.msg === "health listening",
     options.readyTimeoutMs,
   );
+  if (options.keepLine) keepLine = options.keepLine;
   const kill = async (signal: NodeJS.Signals) => {
     if (exitCode === undefined) child.kill(signal);
     return exited;
