@@ -95,7 +95,8 @@ function measures(settings: BenchSettings, steadyGroups: readonly string[]): Mea
       value: (round) => round.e2e.steady.load.latencyMs.p99,
       format: formatMs,
       target: `<= ${throughputTargets.steadyP99Ms} ms`,
-      met: (value) => value <= throughputTargets.steadyP99Ms,
+      // loadtest keeps whole milliseconds rounded down: a 10 may be 10.9, so only 9 or less is surely met.
+      met: (value) => value < throughputTargets.steadyP99Ms,
     },
     { label: "steady single events: 202 max", value: (round) => round.e2e.steady.load.latencyMs.max, format: formatMs },
     // What else the machine did meanwhile: the 202's latency is mostly waiting for a core.
