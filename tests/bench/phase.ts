@@ -5,8 +5,11 @@ import { formatCount } from "./report.ts";
 import { runSteadyLoad } from "./steady-load.ts";
 import { databaseNow, storedSince, waitForStored, watchBacklog } from "./stored.ts";
 
-/** The CPU group of this process: autocannon, and the request bodies it makes. Not part of the pipeline. */
-export const loadGeneratorGroup = "bench (autocannon)";
+/**
+ * The CPU group of this process: the load generator (autocannon, or loadtest at a steady rate), the request
+ * bodies it makes and the harness. Not part of the pipeline.
+ */
+export const loadGeneratorGroup = "bench (load generator)";
 /** The CPU group of the NATS server, which every consumer of the stream, the writer or a destination, works. */
 export const natsGroup = "nats-server (all)";
 export const postgresGroup = "postgres (all processes)";
