@@ -121,8 +121,8 @@ export async function storeEvents(
     ),
     -- Users the lookup did not find, and known ones this batch saw on an earlier day, in one upsert in key
     -- order: two writers then lock rows of users in one order (an insert pass and an update pass could
-    -- deadlock, ADR §40). A known user gives its number, so only users new to the table draw one from the
-    -- sequence and the numbers stay dense; a user added meanwhile by another writer is updated.
+    -- deadlock, ADR §44). A known user gives its number, so it never draws one from the sequence; a user
+    -- added meanwhile by another writer is updated.
     batch_users AS (
       INSERT INTO users (user_id, user_no, first_day) OVERRIDING SYSTEM VALUE
       SELECT b.user_id, coalesce(k.user_no, nextval(pg_get_serial_sequence('users', 'user_no'))::int), b.first_day
