@@ -11,8 +11,6 @@ export interface LoadOptions {
   headers?: Record<string, string>;
   connections: number;
   durationS: number;
-  /** Requests per second at a steady pace (runSteadyLoad only); runLoad goes as fast as the gateway answers. */
-  overallRate?: number;
 }
 
 export interface LoadResult {

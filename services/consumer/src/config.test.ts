@@ -41,6 +41,19 @@ describe("loadConsumerConfig: ack wait and query timeout", () => {
   });
 });
 
+describe("loadConsumerConfig: write linger", () => {
+  it("lets a write that is not full wait 20 ms by default, and reads CONSUMER_WRITE_LINGER_MS (0 turns it off)", () => {
+    expect(loadConsumerConfig({}).consumerWriteLingerMs).toBe(20);
+    expect(loadConsumerConfig({ CONSUMER_WRITE_LINGER_MS: "0" }).consumerWriteLingerMs).toBe(0);
+  });
+
+  it("names a bad CONSUMER_WRITE_LINGER_MS", () => {
+    expect(() => loadConsumerConfig({ CONSUMER_WRITE_LINGER_MS: "1001" })).toThrow(
+      "invalid configuration: CONSUMER_WRITE_LINGER_MS: must be a whole number from 0 to 1000",
+    );
+  });
+});
+
 describe("loadConsumerConfig: pipeline report", () => {
   it("reports every 2 s by default, and reads PIPELINE_REPORT_INTERVAL_MS", () => {
     expect(loadConsumerConfig({})).toMatchObject({ pipelineReportIntervalMs: 2000 });
