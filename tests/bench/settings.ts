@@ -58,6 +58,11 @@ export interface BenchSettings {
   throughputRounds: number;
   /** Single events at a steady rate (not saturation), for the latency of the 202. */
   steadyRate: number;
+  /**
+   * Seconds at the steady rate before the measured steady phase: it follows saturation, and the services'
+   * heaps and the stream need a moment to leave it behind (#16: the first seconds were the slowest).
+   */
+  steadyWarmupS: number;
   steadyDurationS: number;
   /** BENCH_CPU_PROF: a directory for `--cpu-prof` profiles of the gateway and consumer; none when unset. */
   cpuProfileDir: string | undefined;
@@ -128,6 +133,7 @@ export function loadBenchSettings(env: Record<string, string | undefined>): Benc
     realistic: realisticEnv(env),
     throughputRounds: integerEnv(env, "BENCH_ROUNDS", 3, 1),
     steadyRate: integerEnv(env, "BENCH_STEADY_RATE", 1000, 1),
+    steadyWarmupS: integerEnv(env, "BENCH_STEADY_WARMUP_S", 5, 0),
     steadyDurationS: integerEnv(env, "BENCH_STEADY_DURATION_S", 10, 1),
     cpuProfileDir: profileDirEnv(env.BENCH_CPU_PROF),
   };

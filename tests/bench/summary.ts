@@ -91,7 +91,7 @@ export function renderSummary(outcome: BenchOutcome): string {
     outcome.workload,
     `batch phase: ${settings.batchConnections} connections x ${settings.batchDurationS} s, ${settings.batchSize} events ` +
       `per request, after a ${settings.warmupS} s warm-up; single events at a steady ${settings.steadyRate} req/s ` +
-      `(open model, loadtest) x ${settings.steadyDurationS} s, then at saturation on ` +
+      `(open model, loadtest) x ${settings.steadyDurationS} s after ${settings.steadyWarmupS} s at that rate, then at saturation on ` +
       `${settings.singleConnections} connections x ${settings.singleDurationS} s; direct storeEvents and ` +
       `insertEvents on ${settings.rawConcurrency} connections, ${settings.directBatchSize} events a statement, into fresh databases, as many events as the warm-up and ` +
       `batch phase stored; ${destinationsWorkload(outcome.destinations)}services at LOG_LEVEL=info; ` +

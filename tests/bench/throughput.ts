@@ -57,15 +57,21 @@ export async function loadPhases(
   const batch = await ingestPhase(pipeline, base);
   run.problems.push(...batch.problems);
   const single = { path: "/v1/events", body: workload.singleBodies(), eventsPerRequest: 1 };
-  const steady = await ingestPhase(pipeline, {
-    ...base,
-    ...single,
-    label: `${base.label} steady ${settings.steadyRate} req/s`,
-    // An open model opens what connections it needs; this one is unused.
-    connections: 1,
-    durationS: settings.steadyDurationS,
-    overallRate: settings.steadyRate,
-  });
+  const steadyPhase = (label: string, durationS: number) =>
+    ingestPhase(pipeline, {
+      ...base,
+      ...single,
+      label: `${base.label} ${label}`,
+      // An open model opens what connections it needs; this one is unused.
+      connections: 1,
+      durationS,
+      overallRate: settings.steadyRate,
+    });
+  if (settings.steadyWarmupS > 0) {
+    const warmup = await steadyPhase(`steady ${settings.steadyRate} req/s warm-up`, settings.steadyWarmupS);
+    run.problems.push(...warmup.problems);
+  }
+  const steady = await steadyPhase(`steady ${settings.steadyRate} req/s`, settings.steadyDurationS);
   run.problems.push(...steady.problems);
   const saturated = await ingestPhase(pipeline, {
     ...base,
@@ -170,7 +176,7 @@ function throughputHeader(settings: BenchSettings): string {
   return (
     `${settings.throughputRounds} rounds; each: gateway and consumer on a fresh pipeline, a ${settings.warmupS} s ` +
     `warm-up, batches on ${settings.batchConnections} connections x ${settings.batchDurationS} s, single events at ` +
-    `a steady ${settings.steadyRate} req/s (open model, loadtest) x ${settings.steadyDurationS} s, ` +
+    `a steady ${settings.steadyRate} req/s (open model, loadtest) x ${settings.steadyDurationS} s after ${settings.steadyWarmupS} s at that rate, ` +
     `single events at saturation on ${settings.singleConnections} connections x ${settings.singleDurationS} s; then ` +
     `the same workload's events straight into a fresh database by storeEvents and by insertEvents on ` +
     `${settings.rawConcurrency} connections, ${settings.directBatchSize} events a statement (no HTTP, no NATS), as many as the warm-up and the batch phase stored` +
