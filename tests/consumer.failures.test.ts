@@ -29,6 +29,16 @@ const deadLetters = () => readDeadLetters(services.pipeline.jsm, services.pipeli
 const outcomes = (requestId: string): LogLine[] =>
   services.consumer.lines.filter((line) => line.requestId === requestId && typeof line.outcome === "string");
 
+/**
+ * The request's outcome lines once `count` of them are logged: the consumer logs a message's outcome after
+ * settling it, and its log reaches stdout up to 100 ms later (ADR §46), so a dead letter can be read first.
+ */
+const loggedOutcomes = (requestId: string, count: number): Promise<LogLine[]> =>
+  waitFor(`${count} outcome line(s) of ${requestId}`, () => {
+    const lines = outcomes(requestId);
+    return lines.length >= count ? lines : undefined;
+  });
+
 /** A transiently failing event's outcome at each delivery: retried five times, dead-lettered on the sixth. */
 const retriedThenDeadLettered = [
   ["retrying", 1],
@@ -65,7 +75,7 @@ describe("consumer failure handling", () => {
       },
       { timeoutMs: 60_000, intervalMs: 100 },
     );
-    const lines = outcomes("transient-1");
+    const lines = await loggedOutcomes("transient-1", retriedThenDeadLettered.length);
     expect(lines.map((line) => [line.outcome, line.deliveryCount])).toEqual(retriedThenDeadLettered);
     const times = lines.map((line) => Date.parse(line.time as string));
     const gaps = times.slice(1).map((time, i) => time - (times[i] as number));
@@ -103,7 +113,7 @@ describe("consumer failure handling", () => {
     ]);
     expect(await services.pipeline.storedCount([ids[0] as string, ids[2] as string])).toBe(2);
     expect(await services.pipeline.storedCount([ids[1] as string, ids[3] as string])).toBe(0);
-    expect(outcomes("permanent-1").map((line) => [line.outcome, line.deliveryCount])).toEqual([
+    expect((await loggedOutcomes("permanent-1", 2)).map((line) => [line.outcome, line.deliveryCount])).toEqual([
       ["dead_lettered", 1],
       ["dead_lettered", 1],
     ]);
@@ -135,7 +145,8 @@ describe("consumer failure handling", () => {
       ["permanent_error", "22023", 1, [permanentId]],
       ["retries_exhausted", "40001", 6, [transientId]],
     ]);
-    expect(outcomes("mixed-1").map((line) => [line.outcome, line.deliveryCount])).toEqual([
+    const mixed = await loggedOutcomes("mixed-1", 1 + retriedThenDeadLettered.length);
+    expect(mixed.map((line) => [line.outcome, line.deliveryCount])).toEqual([
       ["dead_lettered", 1],
       ...retriedThenDeadLettered,
     ]);

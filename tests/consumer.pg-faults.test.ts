@@ -140,6 +140,11 @@ describe("PostgreSQL faults under load", () => {
       { timeoutMs: 60_000, intervalMs: 100 },
     );
     expect(letter).toMatchObject({ reason: "retries_exhausted", errorCode: "40001", attempts: 6 });
+    // Its last line, logged once the dead letter is acknowledged, reaches stdout up to 100 ms later (ADR §46).
+    await services.consumer.waitForLog(
+      "the dead-lettered line",
+      (line) => line.requestId === "restart-1" && line.outcome === "dead_lettered",
+    );
     const retries = services.consumer.lines.filter(
       (line) => line.requestId === "restart-1" && line.outcome === "retrying",
     );

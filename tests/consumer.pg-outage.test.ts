@@ -56,6 +56,14 @@ describe("PostgreSQL outage", () => {
     );
     expect((await fetch(`${services.consumer.url}/readyz`)).status).toBe(200);
     expect((await services.pipeline.jsm.streams.info(services.pipeline.names.dlqStream)).state.messages).toBe(0);
+    // A message's retry would be logged before its store: once every stored event's line is in (the log reaches
+    // stdout up to 100 ms late, ADR §46), any retry or dead letter would be too.
+    await waitFor("the consumer to log every stored event", () => {
+      const logged = services.consumer.lines
+        .filter((line) => line.outcome === "stored")
+        .reduce((sum, line) => sum + Number(line.eventCount), 0);
+      return logged >= accepted.length;
+    });
     expect(
       services.consumer.lines.filter((line) => line.outcome === "dead_lettered" || line.outcome === "retrying"),
     ).toEqual([]);

@@ -100,6 +100,8 @@ describe("consumer takeover", () => {
       ids: accepted.length,
       distinct: accepted.length,
     });
+    // Stopped before its lines are read: its log reaches stdout up to 100 ms late (ADR §46), all of it by its exit.
+    const survivorExit = await survivor.stop();
     // The messages the victim held at the kill come back to the survivor as redeliveries.
     const takenOver = storedLines(survivor).filter((line) => Number(line.deliveryCount) > 1);
     expect(takenOver.length, "the victim held no message when killed: nothing was taken over").toBeGreaterThan(0);
@@ -114,7 +116,7 @@ describe("consumer takeover", () => {
     const dlq = await services.pipeline.jsm.streams.info(services.pipeline.names.dlqStream);
     expect(dlq.state.messages).toBe(0);
     expect(await verifyRollups(services.pipeline.db)).toEqual([]);
-    expect(await survivor.stop()).toBe(0);
+    expect(survivorExit).toBe(0);
   });
 
   it("keeps a write slower than ack_wait, and a message waiting for the writer, from being redelivered", async () => {
@@ -164,12 +166,14 @@ describe("consumer takeover", () => {
       published: (await services.pipeline.publishedCount()) - before.published,
       redelivered: info.num_redelivered,
     }).toEqual({ delivered: 2, published: 2, redelivered: 0 });
+    // All of its log is in once it has exited (lines reach stdout up to 100 ms late, ADR §46).
+    const exit = await consumer.stop();
     const lines = storedLines(consumer).filter((line) => String(line.requestId).startsWith(`${slowEvent}-`));
     expect(lines.map((line) => [line.requestId, line.deliveryCount])).toEqual([
       [`${slowEvent}-first`, 1],
       [`${slowEvent}-slow`, 1],
       [`${slowEvent}-waiting`, 1],
     ]);
-    expect(await consumer.stop()).toBe(0);
+    expect(exit).toBe(0);
   });
 });

@@ -158,6 +158,8 @@ describe("NATS with users and permissions (pnpm ops nats-config)", () => {
         "the key's last use to be recorded",
         async () => (await opsJson<Array<{ last_used_at: string | null }>>(["keys", "list"]))[0]?.last_used_at,
       );
+      // Stopped first: a service's log reaches stdout up to 100 ms late (ADR §46), all of it by its exit.
+      for (const service of running) expect(await service.stop()).toBe(0);
       for (const service of running) expect(permissionWarnings(service)).toEqual([]);
     });
   });

@@ -55,7 +55,8 @@ export async function startService(
     }
   });
   child.stderr?.on("data", (chunk: Buffer) => stderr.push(chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  // "close", not "exit": only then has all of stdout been read, the lines a service logs as it exits included.
+  const exited = new Promise<number | null>((resolve) => child.once("close", (code) => resolve(code)));
   let exitCode: number | null | undefined;
   void exited.then((code) => {
     exitCode = code;
