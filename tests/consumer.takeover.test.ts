@@ -6,6 +6,7 @@ import { startBatchLoad } from "./support/batch-load.ts";
 import { type BatchAccepted, postJson } from "./support/http.ts";
 import { usePipelineServices } from "./support/pipeline-services.ts";
 import { type LogLine, type RunningService, startService } from "./support/processes.ts";
+import { localTcpPortsOf } from "./support/tcp-sockets.ts";
 import { waitFor } from "./support/wait-for.ts";
 
 // Each test starts the consumers it needs.
@@ -63,6 +64,18 @@ async function whileRowLocked<T>(event: string, during: () => Promise<T>): Promi
   }
 }
 
+/** Whether a write of this consumer waits on a lock: its backends are those its TCP connections lead to. */
+async function waitsOnLock(consumer: RunningService): Promise<boolean> {
+  const ports = localTcpPortsOf(consumer.child.pid as number);
+  if (ports.length === 0) return false;
+  const { rows } = await sql<{ n: string }>`
+    SELECT count(*) AS n FROM pg_stat_activity
+    WHERE datname = current_database() AND wait_event_type = 'Lock' AND client_port = ANY(${ports}::int[])`.execute(
+    services.pipeline.db,
+  );
+  return Number(rows[0]?.n) > 0;
+}
+
 // Other test runs share the server, each with its own database: only this run's consumers count.
 async function consumerWaitsOnLock(): Promise<boolean> {
   const { rows } = await sql<{ n: string }>`
@@ -81,8 +94,15 @@ describe("consumer takeover", () => {
       () => storedLines(victim).length >= 5 && storedLines(survivor).length >= 5,
       { timeoutMs: 30_000 },
     );
-    const killedAt = Date.now();
-    expect(await victim.kill("SIGKILL")).toBeNull();
+    // Killed in the middle of a write, so it surely holds messages: every batch of the load has takeover-0
+    // events, so with that row held the victim's next write waits on it. Its statement commits once the row is
+    // let go, after the kill, and is never acknowledged: the survivor gets the messages again.
+    const killedAt = await whileRowLocked("takeover-0", async () => {
+      await waitFor("a write of the victim to wait on the held row", () => waitsOnLock(victim), { timeoutMs: 30_000 });
+      const at = Date.now();
+      expect(await victim.kill("SIGKILL")).toBeNull();
+      return at;
+    });
     const accepted = await load.stop();
 
     await waitFor(

@@ -1,4 +1,5 @@
-import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
+import { socketInodesOf, tcpSockets } from "../support/tcp-sockets.ts";
 
 // USER_HZ: the unit of utime/stime in /proc/<pid>/stat, 100 on every Linux this runs on.
 const ticksPerSecond = 100;
@@ -37,43 +38,15 @@ export function pidsNamed(name: string): number[] {
   return pids;
 }
 
-/** Inodes of the sockets listening on a TCP port of this machine, from the kernel's tables. */
-function listeningInodes(port: number): Set<string> {
-  const inodes = new Set<string>();
-  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
-    let text: string;
-    try {
-      text = readFileSync(table, "utf8");
-    } catch {
-      continue;
-    }
-    for (const line of text.split("\n").slice(1)) {
-      // sl local_address rem_address st ... inode: the address is HEXIP:HEXPORT, state 0A is LISTEN.
-      const fields = line.trim().split(/\s+/);
-      const localPort = Number.parseInt(fields[1]?.split(":")[1] ?? "", 16);
-      if (fields[3] === "0A" && localPort === port && fields[9]) inodes.add(fields[9]);
-    }
-  }
-  return inodes;
-}
-
 /**
  * The one of `candidates` that listens on `port`: other sessions run nats-servers of their own on this machine,
  * so a name alone does not tell which processes a measurement is about.
  */
 export function pidListeningOn(port: number, candidates: readonly number[]): number {
-  const sockets = [...listeningInodes(port)].map((inode) => `socket:[${inode}]`);
-  // A process may exit, or a descriptor close, between the listing and the read.
-  const read = <T>(what: () => T, otherwise: T) => {
-    try {
-      return what();
-    } catch {
-      return otherwise;
-    }
-  };
+  const listening = tcpSockets().filter((socket) => socket.state === "0A" && socket.localPort === port);
   for (const pid of candidates) {
-    const fds = read(() => readdirSync(`/proc/${pid}/fd`), []);
-    if (fds.some((fd) => sockets.includes(read(() => readlinkSync(`/proc/${pid}/fd/${fd}`), "")))) return pid;
+    const inodes = socketInodesOf(pid);
+    if (listening.some((socket) => inodes.has(socket.inode))) return pid;
   }
   throw new Error(`no process among ${candidates.join(", ")} listens on port ${port}`);
 }
